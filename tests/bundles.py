@@ -1,0 +1,60 @@
+"""Small real model bundles for tests: a random one, and one whose score is a known function of GC.
+
+The GC bundle is a genuine ``EnhancerLM`` whose weights are set by hand so that the transformer
+layers pass token embeddings through unchanged and the head sees the window's GC fraction:
+p(window) = sigmoid(OUT_W * tanh(DENSE_W * sqrt(2) * (2 * gc - 1)) + OUT_B). Tests can then predict
+every window, bin, region and summit of a hand-made genome exactly.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ielmscan.bundle import Bundle, new_bundle, save_bundle
+
+DENSE_W = 1.0
+OUT_W = 4.0
+OUT_B = 0.0
+
+
+def random_bundle(directory: Path, ks: tuple[int, ...] = (3, 4), hidden: int = 32, layers: int = 1, seed: int = 0) -> Bundle:
+    bundle = new_bundle(list(ks), hidden_size=hidden, num_layers=layers, num_heads=4, max_positions=256, seed=seed)
+    # Random init gives probabilities that barely vary; widen the head so scores differ between windows.
+    with torch.no_grad():
+        for member in bundle.members:
+            member.model.head_dense.weight.mul_(50.0)
+            member.model.head_out.weight.mul_(20.0)
+    save_bundle(bundle, directory)
+    return bundle
+
+
+def gc_probability(gc: np.ndarray | float) -> np.ndarray:
+    """The GC bundle's probability for a window with GC fraction ``gc``."""
+    gc = np.asarray(gc, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-(OUT_W * np.tanh(DENSE_W * math.sqrt(2.0) * (2 * gc - 1)) + OUT_B)))
+
+
+def gc_bundle(directory: Path, threshold: float = 0.5) -> Bundle:
+    """A one-member (k=1) bundle that scores a window by its GC fraction (see module docstring)."""
+    bundle = new_bundle([1], hidden_size=4, num_layers=1, num_heads=1, intermediate_size=4, max_positions=256)
+    model = bundle.members[0].model
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        for norm in (model.encoder.embeddings.norm, model.encoder.layers[0].attention_norm,
+                     model.encoder.layers[0].output_norm):
+            norm.weight.fill_(1.0)
+        # Token ids 5..8 are A, C, G, T: G/C → (+1, -1, 0, 0), A/T → (-1, +1, 0, 0). After LayerNorm
+        # these are ±(sqrt 2, -sqrt 2, 0, 0); zero attention/FFN outputs leave them unchanged.
+        word = model.encoder.embeddings.word.weight
+        for token, sign in ((5, -1.0), (6, 1.0), (7, 1.0), (8, -1.0)):
+            word[token, 0], word[token, 1] = sign, -sign
+        model.head_dense.weight[0, 0] = DENSE_W
+        model.head_out.weight[0, 0] = OUT_W
+        model.head_out.bias[0] = OUT_B
+    bundle.threshold = threshold
+    save_bundle(bundle, directory)
+    return bundle

@@ -1,0 +1,72 @@
+import pytest
+import torch
+
+from ielmscan.model import EnhancerLM, MemberConfig, count_parameters, forward_flops
+from ielmscan.tokens import CLS_ID, PAD_ID, SEP_ID
+
+
+def make(k: int = 3, layers: int = 2) -> EnhancerLM:
+    torch.manual_seed(0)
+    return EnhancerLM(MemberConfig(k=k, hidden_size=32, num_layers=layers, num_heads=4, intermediate_size=64)).eval()
+
+
+def random_ids(batch: int, kmers: int, k: int = 3) -> torch.Tensor:
+    body = torch.randint(5, 5 + 4**k, (batch, kmers))
+    cls = torch.full((batch, 1), CLS_ID)
+    return torch.cat([cls, body, torch.full((batch, 1), SEP_ID)], dim=1)
+
+
+def test_forward_gives_one_finite_logit_per_sequence():
+    model = make()
+    logits = model(random_ids(5, 198))
+    assert logits.shape == (5,)
+    assert torch.isfinite(logits).all()
+
+
+def test_pooling_is_the_mean_over_kmer_tokens_only():
+    model = make()
+    ids = random_ids(3, 20)
+    states = model.encoder(ids)
+    assert torch.allclose(model.pooled(ids), states[:, 1:-1].mean(1), atol=1e-6)
+
+
+def test_trailing_padding_does_not_change_the_score():
+    model = make()
+    ids = random_ids(1, 30)
+    padded = torch.cat([ids, torch.full((1, 7), PAD_ID)], dim=1)
+    assert torch.allclose(model(ids), model(padded), atol=1e-5)
+
+
+def test_rows_are_scored_independently_of_the_batch():
+    model = make()
+    ids = random_ids(6, 50)
+    together = model(ids)
+    alone = torch.cat([model(ids[i : i + 1]) for i in range(6)])
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+def test_dropout_only_in_training_mode():
+    model = make()
+    ids = random_ids(4, 40)
+    assert torch.equal(model(ids), model(ids))
+    model.train()
+    torch.manual_seed(1)
+    assert not torch.equal(model(ids), model(ids))
+
+
+def test_hidden_size_must_divide_into_heads():
+    with pytest.raises(ValueError, match="multiple of num_heads"):
+        EnhancerLM(MemberConfig(k=3, hidden_size=30, num_heads=4))
+
+
+def test_config_round_trips_through_dict_and_ignores_bundle_keys():
+    cfg = MemberConfig(k=5, hidden_size=64, num_layers=3)
+    assert MemberConfig.from_dict({**cfg.to_dict(), "name": "k5", "weight": 0.3}) == cfg
+    assert cfg.vocab_size == 5 + 4**5
+    assert cfg.tokens_per_window(200) == 198
+
+
+def test_parameter_and_flop_counts_grow_with_depth():
+    shallow, deep = make(layers=1), make(layers=3)
+    assert count_parameters(deep) > count_parameters(shallow)
+    assert forward_flops(deep.cfg, 200) == pytest.approx(3 * forward_flops(shallow.cfg, 200), rel=0.01)
