@@ -1,0 +1,286 @@
+"""Command-line interface. Parses and validates, then calls one library function per command.
+
+Nothing heavy (torch, numba) is imported at module level, so ``ielmscan --help`` answers at once.
+``ielmscan genome.fa ...`` is shorthand for ``ielmscan scan genome.fa ...``.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from . import __version__
+from .devices import Precision
+from .errors import IelmscanError
+
+app = typer.Typer(
+    name="ielmscan",
+    help="Find enhancers in whole genomes with a multi-scale k-mer transformer ensemble (iEnhancer-ELM method).\n\n"
+    "`ielmscan genome.fa` is shorthand for `ielmscan scan genome.fa`.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+model_app = typer.Typer(help="Create and inspect model bundles.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+INPUT, MODEL, SCAN, OUTPUT, PERF = "Input", "Model", "Scanning", "Output", "Performance"
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one line on stderr and return the exit to raise."""
+    typer.echo(f"ielmscan: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the library's errors into one line on stderr and exit 1 (never a traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except IelmscanError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            raise fail(f"{exc.strerror or exc}{':' if where else ''}{where}") from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; no outputs were written", 130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ielmscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Find enhancers in whole genomes."""
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of k-mer sizes, e.g. 3,4,5,6", param_hint="'--k'") from None
+    if not ks or any(not 1 <= k <= 8 for k in ks) or len(set(ks)) != len(ks):
+        raise typer.BadParameter(f"{text!r}: give distinct k-mer sizes between 1 and 8, e.g. 3,4,5,6", param_hint="'--k'")
+    return ks
+
+
+def load_model(model: Optional[Path]) -> Any:
+    """The bundle at ``model``, or the packaged default; exits with one line if there is none."""
+    from .bundle import default_bundle_path, load_bundle
+
+    if model is None:
+        model = default_bundle_path()
+        if model is None:
+            raise fail(
+                "no trained default model is installed in this ielmscan yet: pass --model DIR "
+                "(a bundle from `ielmscan model init` works, but its scores mean nothing)"
+            )
+    return load_bundle(model)
+
+
+def progress_bar(quiet: bool, unit: str = "b") -> Callable[[int], Callable[[int], None]] | None:
+    """A tqdm bar on stderr, unless quiet or stderr is not a terminal (batch jobs, pipes)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def factory(total: int) -> Callable[[int], None]:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit=unit, unit_scale=True, desc="scanning", file=sys.stderr, leave=False)
+
+        def update(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return update
+
+    return factory
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def scan(
+    fasta: Annotated[
+        Path,
+        typer.Argument(
+            help="Genome FASTA, plain or bgzip-compressed; a missing .fai index is built.",
+            exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
+        ),
+    ],
+    chrom: Annotated[
+        Optional[list[str]],
+        typer.Option("--chrom", "-c", help="Scan only this chromosome (repeatable).", rich_help_panel=INPUT),
+    ] = None,
+    exclude_chrom: Annotated[
+        Optional[list[str]],
+        typer.Option("--exclude-chrom", "-x", help="Skip this chromosome (repeatable).", rich_help_panel=INPUT),
+    ] = None,
+    regions: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--regions", "-r", help="Scan only these intervals (BED, 0-based); overlaps are merged.",
+            exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
+        ),
+    ] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option("--model", "-m", help="Model bundle directory [default: the bundled trained model].",
+                     file_okay=False, rich_help_panel=MODEL),
+    ] = None,
+    threshold: Annotated[
+        Optional[float],
+        typer.Option("--threshold", "-t", min=0.0, max=1.0,
+                     help="Bin score at or above which bins form regions [default: the model's threshold].",
+                     rich_help_panel=MODEL),
+    ] = None,
+    window: Annotated[
+        int, typer.Option("--window", "-w", min=1, help="Window length in bases (the models' training length).",
+                          rich_help_panel=SCAN)
+    ] = 200,
+    stride: Annotated[
+        int, typer.Option("--stride", "-s", min=1, help="Step between windows = width of a track bin.",
+                          rich_help_panel=SCAN)
+    ] = 50,
+    max_n_frac: Annotated[
+        float, typer.Option("--max-n-frac", min=0.0, max=1.0,
+                            help="Skip windows with more than this fraction of N/IUPAC bases.", rich_help_panel=SCAN)
+    ] = 0.1,
+    rc: Annotated[
+        bool, typer.Option("--rc/--no-rc", help="Average each window's score with its reverse complement's.",
+                           rich_help_panel=SCAN)
+    ] = True,
+    output: Annotated[
+        Optional[str],
+        typer.Option("--output", "-o", metavar="PREFIX",
+                     help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; '-' streams the BED to stdout "
+                          "and writes nothing else [default: FASTA name + .ielmscan, in the current folder].",
+                     rich_help_panel=OUTPUT),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
+    ] = False,
+    device: Annotated[
+        str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)
+    ] = "auto",
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="bf16 autocast where the device does it natively (auto), or force one.",
+                                rich_help_panel=PERF)
+    ] = Precision.auto,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, help="Windows per forward pass.", rich_help_panel=PERF)
+    ] = 256,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1000, help="Bases read and encoded at a time (bounds memory).",
+                          rich_help_panel=PERF)
+    ] = 1_000_000,
+) -> None:
+    """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
+    if stride > window:
+        raise typer.BadParameter(f"stride {stride} is larger than the window {window}", param_hint="'--stride'")
+    if chunk_size < window:
+        raise typer.BadParameter(f"chunk size {chunk_size} is smaller than the window {window}",
+                                 param_hint="'--chunk-size'")
+    from .bundle import check_window
+    from .errors import BundleError
+    from .inference import ScorerSettings
+    from .scan import ScanParams, default_prefix, run_scan
+
+    bundle = load_model(model)
+    try:
+        check_window(bundle, window)
+    except BundleError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--window'") from None
+    params = ScanParams(
+        window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size,
+        scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc),
+    )
+    prefix = output if output is not None else default_prefix(fasta)
+    manifest = run_scan(
+        fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
+        progress_factory=progress_bar(quiet),
+    )
+    if not quiet:
+        typer.echo(summary_line(manifest), err=True)
+
+
+def summary_line(manifest: dict[str, Any]) -> str:
+    outputs = manifest["outputs"]
+    where = "stdout" if outputs.get("bed") == "-" else ", ".join(outputs.values())
+    rate = manifest["windows_per_second"]
+    return (
+        f"ielmscan: {manifest['bases']:,} bp in {len(manifest['chromosomes'])} chromosome(s): "
+        f"{manifest['windows_scanned']:,} windows scored, {manifest['windows_skipped']:,} skipped (N), "
+        f"{manifest['regions']:,} regions at threshold {manifest['parameters']['threshold']:.3f}; "
+        f"{manifest['wall_seconds']:.1f} s ({rate:,.0f} windows/s) → {where}"
+    )
+
+
+@model_app.command("init")
+@friendly_errors
+def model_init(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.")],
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.")] = "3,4,5,6",
+    layers: Annotated[int, typer.Option("--layers", min=1, max=24, help="Transformer layers per member.")] = 2,
+    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, help="Hidden size per member.")] = 128,
+    heads: Annotated[int, typer.Option("--heads", min=1, max=64, help="Attention heads (must divide --hidden).")] = 4,
+    window: Annotated[int, typer.Option("--window", min=8, help="Window length the bundle scores.")] = 200,
+    max_positions: Annotated[int, typer.Option("--max-positions", min=16, help="Longest token sequence.")] = 256,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the initial weights.")] = 0,
+) -> None:
+    """Write a randomly initialised bundle (a starting point for training; its scores mean nothing)."""
+    ks = parse_ks(k)
+    if hidden % heads:
+        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    from .bundle import new_bundle, save_bundle
+
+    bundle = new_bundle(ks, hidden_size=hidden, num_layers=layers, num_heads=heads, max_positions=max_positions,
+                        window=window, seed=seed)
+    save_bundle(bundle, output)
+    typer.echo(f"ielmscan: wrote untrained bundle {output} (k = {','.join(map(str, ks))})", err=True)
+
+
+@model_app.command("info")
+@friendly_errors
+def model_info(
+    bundle_dir: Annotated[
+        Optional[Path], typer.Argument(help="Bundle directory [default: the bundled trained model].")
+    ] = None,
+) -> None:
+    """Print a bundle's members, sizes, threshold and provenance."""
+    from .bundle import describe
+
+    typer.echo(describe(load_model(bundle_dir)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: route ``ielmscan FASTA ...`` to ``ielmscan scan FASTA ...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = {info.name or info.callback.__name__ for info in app.registered_commands if info.callback}
+    commands |= {group.name for group in app.registered_groups if group.name}
+    if args and not args[0].startswith("-") and args[0] not in commands:
+        args.insert(0, "scan")
+    app(args=args, prog_name="ielmscan")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Batched ensemble inference: per-base token ids in, one probability per window out.
+
+Only the per-base id arrays of a chunk travel to the device; windows are cut there as strided views
+(``Tensor.unfold``), so no window is ever built in Python. Each window is scored by every member on
+both strands (optional) and the probabilities are averaged: strands equally, members with the bundle's
+weights.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .bundle import Bundle
+from .devices import Precision, resolve_device, resolve_precision
+from .errors import InputError
+from .tokens import CLS_ID, SEP_ID
+
+
+@dataclass
+class ScorerSettings:
+    device: str = "auto"
+    precision: Precision = Precision.auto
+    batch_size: int = 256  # windows per forward pass (each is scored on both strands)
+    reverse_complement: bool = True
+
+
+class EnsembleScorer:
+    """Scores windows cut from per-base token ids with every member of a bundle."""
+
+    def __init__(self, bundle: Bundle, settings: ScorerSettings) -> None:
+        if settings.batch_size < 1:
+            raise InputError(f"batch size {settings.batch_size} must be at least 1")
+        self.bundle = bundle
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.precision = resolve_precision(settings.precision, self.device)
+        self.models = [m.model.to(self.device).eval() for m in bundle.members]
+        self.weights = bundle.normalised_weights()
+        self.ks = bundle.ks
+
+    def _autocast(self):
+        if self.precision is Precision.bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    @torch.inference_mode()
+    def score_chunk(
+        self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities of the selected windows of one chunk.
+
+        ids: int32 (members, n) token ids of the k-mer starting at each base, one row per member (in
+        bundle order); ids_rc: the same for the reverse complement of the chunk (None without RC);
+        window j covers bases [j*stride, j*stride + window); selected: indices of the windows to score.
+        Returns float32 probabilities in the order of ``selected``.
+        """
+        n_windows = (ids.shape[1] - window) // stride + 1
+        fwd = torch.from_numpy(ids).to(self.device, non_blocking=True)
+        rev = torch.from_numpy(ids_rc).to(self.device, non_blocking=True) if ids_rc is not None else None
+        chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
+        out = torch.zeros(len(selected), dtype=torch.float32, device=self.device)
+        for row, (k, model, weight) in enumerate(zip(self.ks, self.models, self.weights)):
+            tokens = window - k + 1
+            # (n_windows, tokens) strided views: window j of the chunk, and of its reverse complement,
+            # whose window n_windows-1-j holds the reverse complement of forward window j.
+            fwd_windows = fwd[row, : (n_windows - 1) * stride + tokens].unfold(0, tokens, stride)
+            rev_windows = rev[row, : (n_windows - 1) * stride + tokens].unfold(0, tokens, stride) if rev is not None else None
+            for begin in range(0, len(selected), self.settings.batch_size):
+                index = chosen[begin : begin + self.settings.batch_size]
+                batch = fwd_windows[index]
+                if rev_windows is not None:
+                    batch = torch.cat([batch, rev_windows[n_windows - 1 - index]])
+                probs = self._forward(model, batch)
+                if rev_windows is not None:
+                    probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
+                out[begin : begin + len(index)] += weight * probs
+        return out.cpu().numpy()
+
+    def _forward(self, model: torch.nn.Module, kmer_ids: torch.Tensor) -> torch.Tensor:
+        """(B, tokens) k-mer ids → (B,) float32 probabilities; adds [CLS] and [SEP] around each row."""
+        cls = torch.full((kmer_ids.shape[0], 1), CLS_ID, dtype=kmer_ids.dtype, device=kmer_ids.device)
+        sep = torch.full_like(cls, SEP_ID)
+        with self._autocast():
+            logits = model(torch.cat([cls, kmer_ids, sep], dim=1))
+        return torch.sigmoid(logits.float())
