@@ -272,6 +272,66 @@ def model_info(
     typer.echo(describe(load_model(bundle_dir)))
 
 
+TRAIN, SIZE = "Training", "Model size (new bundles)"
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def train(
+    pos: Annotated[Path, typer.Option("--pos", help="Positive (enhancer) sequences, FASTA.", exists=True,
+                                      dir_okay=False, rich_help_panel=INPUT)],
+    neg: Annotated[Path, typer.Option("--neg", help="Negative sequences, FASTA.", exists=True, dir_okay=False,
+                                      rich_help_panel=INPUT)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bundle directory to write. Without it "
+                                                   "only --cv runs.", rich_help_panel=OUTPUT)] = None,
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.",
+                                   rich_help_panel=SIZE)] = "3,4,5,6",
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from this bundle (e.g. from `ielmscan "
+                                                 "pretrain`) instead of random weights; --k and sizes are then "
+                                                 "taken from it.", file_okay=False, rich_help_panel=MODEL)] = None,
+    layers: Annotated[int, typer.Option("--layers", min=1, max=24, rich_help_panel=SIZE)] = 1,
+    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, rich_help_panel=SIZE)] = 64,
+    heads: Annotated[int, typer.Option("--heads", min=1, max=64, rich_help_panel=SIZE)] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs per member.", rich_help_panel=TRAIN)] = 30,
+    lr: Annotated[float, typer.Option("--lr", min=1e-7, max=1.0, help="Peak learning rate (AdamW).",
+                                      rich_help_panel=TRAIN)] = 5e-4,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=TRAIN)] = 64,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without "
+                                          "validation AUROC improvement.", rich_help_panel=TRAIN)] = 8,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.02, max=0.5, help="Share held out for "
+                                                "early stopping and the threshold.", rich_help_panel=TRAIN)] = 0.1,
+    rc_augment: Annotated[bool, typer.Option("--rc-augment/--no-rc-augment", help="Train on a random strand "
+                                             "of each sequence.", rich_help_panel=TRAIN)] = True,
+    cv: Annotated[int, typer.Option("--cv", min=0, help="Run N-fold cross-validation first and report it "
+                                    "(0: none).", rich_help_panel=TRAIN)] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for weights, splits and batches.",
+                                      rich_help_panel=TRAIN)] = 0,
+    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
+                                        rich_help_panel=PERF)] = "cpu",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Train an ensemble on labelled sequences: every member, then the decision threshold."""
+    ks = parse_ks(k)
+    if output is None and cv == 0:
+        raise typer.BadParameter("give --output to train a bundle, or --cv N to cross-validate", param_hint="'--output'")
+    if hidden % heads:
+        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    from .train import TrainingRequest, run_training
+
+    request = TrainingRequest(
+        pos=pos, neg=neg, output=output, ks=ks, init=init, layers=layers, hidden=hidden, heads=heads,
+        epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
+        rc_augment=rc_augment, cv=cv, seed=seed, device=device, command=["ielmscan", *sys.argv[1:]],
+    )
+    log = None if quiet else (lambda line: typer.echo(line, err=True))
+    result = run_training(request, log)
+    if result.cv_table:
+        typer.echo(result.cv_table)
+    if output is not None:
+        typer.echo(f"ielmscan: wrote bundle {output} (threshold {result.threshold:.3f}; validation "
+                   f"acc {result.val_acc:.4f})", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: route ``ielmscan FASTA ...`` to ``ielmscan scan FASTA ...``."""
     args = list(sys.argv[1:] if argv is None else argv)
