@@ -53,7 +53,9 @@ def _counts_at_distinct(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.nd
     return tps.astype(np.float64), fps.astype(np.float64), p_sorted[last]
 
 
-def roc_curve(y: Sequence[int] | np.ndarray, prob: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def roc_curve(
+    y: Sequence[int] | np.ndarray, prob: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve ``(fpr, tpr, thresholds)`` at the distinct scores, thresholds descending.
 
     The first point is (0, 0) with threshold ``inf`` (nothing predicted positive); the last is (1, 1).
@@ -65,7 +67,9 @@ def roc_curve(y: Sequence[int] | np.ndarray, prob: Sequence[float] | np.ndarray)
     return fpr, tpr, np.r_[np.inf, thresholds]
 
 
-def pr_curve(y: Sequence[int] | np.ndarray, prob: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pr_curve(
+    y: Sequence[int] | np.ndarray, prob: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Precision-recall curve ``(precision, recall, thresholds)`` at the distinct scores, thresholds descending.
 
     Point i is the result of predicting positive when ``prob >= thresholds[i]``; recall rises to 1.

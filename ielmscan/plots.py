@@ -1,0 +1,86 @@
+"""ROC and precision-recall figures comparing models (PNG).
+
+Matplotlib is imported inside the functions, so importing this module (and the CLI) stays cheap.
+Figures are drawn on a bare ``Figure`` with the Agg canvas instead of through ``pyplot``: that needs no
+display, leaves the user's pyplot backend and figure list untouched, and never leaves a figure open.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ielmscan.errors import InputError, OutputError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["plot_pr", "plot_roc"]
+
+Curves = Mapping[str, tuple[np.ndarray, np.ndarray, float]]
+
+
+def _new_figure() -> tuple[Figure, Axes]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 5.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
+
+
+def _check_curves(curves: Curves) -> None:
+    if not curves:
+        raise InputError("no curves to plot: pass at least one named model")
+    for name, (x, y, _) in curves.items():
+        if len(x) != len(y):
+            raise InputError(f"curve {name!r} has {len(x)} x values but {len(y)} y values")
+
+
+def _finish(fig: Figure, ax: Axes, path: str | Path, legend_loc: str) -> None:
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
+    ax.set_aspect("equal")
+    ax.grid(alpha=0.3)
+    ax.legend(loc=legend_loc, fontsize=9, frameon=True)
+    try:
+        fig.savefig(path, format="png", dpi=150)
+    except OSError as exc:
+        raise OutputError(f"cannot write plot {path}: {exc.strerror or exc}") from exc
+
+
+def plot_roc(curves: Curves, path: str | Path, title: str = "ROC curve") -> None:
+    """Save a ROC plot: one line per model from ``{name: (fpr, tpr, auroc)}``, plus the chance diagonal."""
+    _check_curves(curves)
+    fig, ax = _new_figure()
+    for name, (fpr, tpr, auroc) in curves.items():
+        ax.plot(fpr, tpr, linewidth=1.8, label=f"{name} (AUROC {auroc:.3f})")
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=1, label="chance (0.500)")
+    ax.set_xlabel("False positive rate (1 − specificity)")
+    ax.set_ylabel("True positive rate (sensitivity)")
+    ax.set_title(title)
+    _finish(fig, ax, path, "lower right")  # a better-than-chance ROC curve stays clear of this corner
+
+
+def plot_pr(curves: Curves, path: str | Path, prevalence: float, title: str = "Precision-recall curve") -> None:
+    """Save a precision-recall plot from ``{name: (precision, recall, auprc)}``.
+
+    The horizontal line at ``prevalence`` (fraction of positives) is what a random ranking achieves.
+    """
+    _check_curves(curves)
+    if not 0.0 <= prevalence <= 1.0:
+        raise InputError(f"prevalence must be a fraction of positives in [0, 1], got {prevalence!r}")
+    fig, ax = _new_figure()
+    for name, (precision, recall, auprc) in curves.items():
+        # Precision P_n holds over (R_{n-1}, R_n]: the area under these steps is the AUPRC (average precision).
+        recall_line = np.r_[0.0, np.asarray(recall, dtype=float)]
+        precision_line = np.r_[np.asarray(precision, dtype=float)[:1], precision]
+        ax.step(recall_line, precision_line, where="pre", linewidth=1.8, label=f"{name} (AUPRC {auprc:.3f})")
+    ax.axhline(prevalence, linestyle="--", color="grey", linewidth=1, label=f"chance ({prevalence:.3f})")
+    ax.set_xlabel("Recall (sensitivity)")
+    ax.set_ylabel("Precision")
+    ax.set_title(title)
+    _finish(fig, ax, path, "lower left")  # low recall has high precision, so this corner stays free
