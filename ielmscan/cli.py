@@ -332,6 +332,42 @@ def train(
                    f"acc {result.val_acc:.4f})", err=True)
 
 
+@app.command(no_args_is_help=True)
+@friendly_errors
+def predict(
+    fasta: Annotated[Path, typer.Argument(help="Sequences to classify (FASTA, any lengths).", exists=True,
+                                          dir_okay=False, rich_help_panel=INPUT)],
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model bundle directory [default: the "
+                                                  "bundled trained model].", file_okay=False,
+                                                  rich_help_panel=MODEL)] = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="TSV", help="Where to write the table "
+                                        "('-' = stdout).", rich_help_panel=OUTPUT)] = "-",
+    stride: Annotated[int, typer.Option("--stride", "-s", min=1, help="Step between windows in records longer "
+                                        "than the window.", rich_help_panel=SCAN)] = 50,
+    max_n_frac: Annotated[float, typer.Option("--max-n-frac", min=0.0, max=1.0, help="Skip windows with more "
+                                              "N/IUPAC bases than this.", rich_help_panel=SCAN)] = 0.1,
+    rc: Annotated[bool, typer.Option("--rc/--no-rc", help="Average with the reverse complement.",
+                                     rich_help_panel=SCAN)] = True,
+    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
+                                        rich_help_panel=PERF)] = "auto",
+    precision: Annotated[Precision, typer.Option("--precision", rich_help_panel=PERF)] = Precision.fp32,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=PERF)] = 256,
+) -> None:
+    """Classify sequences: one TSV row per record (probability, per-member probabilities, label)."""
+    from .inference import ScorerSettings
+    from .predict import predict_fasta
+    from .writers import OutputSet
+
+    bundle = load_model(model)
+    settings = ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc)
+    if output == "-":
+        predict_fasta(bundle, fasta, sys.stdout, settings, stride, max_n_frac)
+        return
+    with OutputSet(output, ("",)) as outputs, outputs.temp("").open("w") as out:
+        rows = predict_fasta(bundle, fasta, out, settings, stride, max_n_frac)
+    typer.echo(f"ielmscan: {rows} record(s) → {output}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: route ``ielmscan FASTA ...`` to ``ielmscan scan FASTA ...``."""
     args = list(sys.argv[1:] if argv is None else argv)

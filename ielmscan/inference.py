@@ -46,23 +46,28 @@ class EnsembleScorer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    @torch.inference_mode()
     def score_chunk(
         self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
     ) -> np.ndarray:
-        """Probabilities of the selected windows of one chunk.
+        """Ensemble probabilities of the selected windows of one chunk (see :meth:`score_members`)."""
+        return np.asarray(self.weights, dtype=np.float32) @ self.score_members(ids, ids_rc, window, stride, selected)
+
+    @torch.inference_mode()
+    def score_members(
+        self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
+    ) -> np.ndarray:
+        """Each member's probabilities of the selected windows of one chunk: (members, len(selected)).
 
         ids: int32 (members, n) token ids of the k-mer starting at each base, one row per member (in
         bundle order); ids_rc: the same for the reverse complement of the chunk (None without RC);
         window j covers bases [j*stride, j*stride + window); selected: indices of the windows to score.
-        Returns float32 probabilities in the order of ``selected``.
         """
         n_windows = (ids.shape[1] - window) // stride + 1
         fwd = torch.from_numpy(ids).to(self.device, non_blocking=True)
         rev = torch.from_numpy(ids_rc).to(self.device, non_blocking=True) if ids_rc is not None else None
         chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
-        out = torch.zeros(len(selected), dtype=torch.float32, device=self.device)
-        for row, (k, model, weight) in enumerate(zip(self.ks, self.models, self.weights)):
+        out = torch.zeros((len(self.models), len(selected)), dtype=torch.float32, device=self.device)
+        for row, (k, model) in enumerate(zip(self.ks, self.models)):
             tokens = window - k + 1
             # (n_windows, tokens) strided views: window j of the chunk, and of its reverse complement,
             # whose window n_windows-1-j holds the reverse complement of forward window j.
@@ -76,7 +81,7 @@ class EnsembleScorer:
                 probs = self._forward(model, batch)
                 if rev_windows is not None:
                     probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
-                out[begin : begin + len(index)] += weight * probs
+                out[row, begin : begin + len(index)] = probs
         return out.cpu().numpy()
 
     def _forward(self, model: torch.nn.Module, kmer_ids: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,101 @@
+"""`ielmscan predict`: one row per FASTA record with the ensemble's and each member's probability.
+
+A record of exactly the window length is one window. A longer record is scored at every window
+(``stride`` apart, plus one flush with its end) and reported as the best window's probability, the mean
+over windows and the best window's offset. A shorter record cannot be scored and gets a note.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from .bundle import Bundle
+from .dataset import read_fasta
+from .inference import EnsembleScorer, ScorerSettings
+from .kernels.encode import INVALID, encode_bases, kmer_token_ids, reverse_complement_codes
+
+
+@dataclass
+class Prediction:
+    name: str
+    length: int
+    windows: int  # windows scored
+    probability: float  # best window (NaN when nothing could be scored)
+    mean_probability: float
+    best_offset: int  # 0-based start of the best window; -1 when none
+    members: list[float]  # each member's probability of the best window
+    note: str = ""
+
+
+def window_starts(length: int, window: int, stride: int) -> np.ndarray:
+    """0-based window starts covering a record: every ``stride`` bases, plus one flush with the end."""
+    if length < window:
+        return np.empty(0, dtype=np.int64)
+    starts = np.arange(0, length - window + 1, stride)
+    if starts[-1] != length - window:
+        starts = np.append(starts, length - window)
+    return starts
+
+
+def predict_records(
+    bundle: Bundle, records: list[tuple[str, str]], settings: ScorerSettings, stride: int = 50,
+    max_n_frac: float = 0.1,
+) -> Iterator[Prediction]:
+    scorer = EnsembleScorer(bundle, settings)
+    window = bundle.window
+    weights = np.asarray(bundle.normalised_weights(), dtype=np.float32)
+    nan_members = [float("nan")] * len(bundle.members)
+    for name, seq in records:
+        starts = window_starts(len(seq), window, stride)
+        if not len(starts):
+            yield Prediction(name, len(seq), 0, float("nan"), float("nan"), -1, nan_members,
+                             f"shorter than the {window}-bp window")
+            continue
+        codes = encode_bases(seq.encode())
+        # Score each window as its own chunk-of-one so that a flush-end window needs no special grid.
+        stacked = np.stack([codes[s : s + window] for s in starts])
+        invalid = (stacked == INVALID).mean(axis=1)
+        keep = np.flatnonzero(invalid <= max_n_frac)
+        if not len(keep):
+            yield Prediction(name, len(seq), 0, float("nan"), float("nan"), -1, nan_members,
+                             f"every window has more than {max_n_frac:.0%} N or ambiguous bases")
+            continue
+        flat = stacked[keep].reshape(-1)  # windows laid end to end: a grid with stride = window
+        ids = kmer_token_ids(flat, bundle.ks)
+        ids_rc = kmer_token_ids(reverse_complement_codes(flat), bundle.ks) if settings.reverse_complement else None
+        members = scorer.score_members(ids, ids_rc, window, window, np.arange(len(keep)))
+        ensemble = weights @ members
+        best = int(np.argmax(ensemble))
+        note = f"{len(starts) - len(keep)} window(s) skipped for N" if len(keep) < len(starts) else ""
+        yield Prediction(name, len(seq), len(keep), float(ensemble[best]), float(ensemble.mean()),
+                         int(starts[keep[best]]), [float(p) for p in members[:, best]], note)
+
+
+def label(prediction: Prediction, threshold: float) -> str:
+    if np.isnan(prediction.probability):
+        return "NA"
+    return "enhancer" if prediction.probability >= threshold else "non-enhancer"
+
+
+def write_tsv(out: TextIO, bundle: Bundle, predictions: Iterator[Prediction]) -> int:
+    """Header + one tab-separated row per record; returns the number of rows."""
+    names = [m.name for m in bundle.members]
+    out.write("\t".join(["id", "length", "windows", "probability", "mean_probability", "best_offset",
+                         *[f"p_{n}" for n in names], "label", "note"]) + "\n")
+    rows = 0
+    for p in predictions:
+        fmt = lambda x: "NA" if np.isnan(x) else f"{x:.4f}"  # noqa: E731
+        out.write("\t".join([p.name, str(p.length), str(p.windows), fmt(p.probability), fmt(p.mean_probability),
+                             str(p.best_offset), *[fmt(m) for m in p.members], label(p, bundle.threshold),
+                             p.note or "."]) + "\n")
+        rows += 1
+    return rows
+
+
+def predict_fasta(bundle: Bundle, fasta: Path, out: TextIO, settings: ScorerSettings, stride: int = 50,
+                  max_n_frac: float = 0.1) -> int:
+    return write_tsv(out, bundle, predict_records(bundle, read_fasta(fasta), settings, stride, max_n_frac))
