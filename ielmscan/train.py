@@ -17,7 +17,7 @@ from .baselines import GCBaseline, KmerBaseline
 from .bundle import Bundle, load_bundle, new_bundle, save_bundle
 from .dataset import LabelledSequences, check_lengths, load_labelled
 from .errors import InputError
-from .fitting import Log, TrainConfig, cross_validate, fit
+from .fitting import Log, TrainConfig, cross_validate, ensemble_probabilities, fit
 from .metrics import binary_metrics, summarize
 
 TABLE_METRICS = ("acc", "sn", "sp", "mcc", "auroc")
@@ -109,10 +109,20 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
         "cross_validation": cv_report["summary"] if cv_report else None,
         "log": lines,
     }
+    bundle.provenance["reference_predictions"] = reference_predictions(bundle, data, req.device)
     if template is not None:
         bundle.provenance["initialised_from"] = {"path": str(req.init), "sha256": template.checksum}
     save_bundle(bundle, req.output)
     return TrainingResult(bundle, bundle.threshold, report["ensemble_val"]["acc"], cv_report, table)
+
+
+def reference_predictions(bundle: Bundle, data: LabelledSequences, device: str, per_class: int = 3) -> list[dict[str, Any]]:
+    """Ensemble probabilities of the first few training sequences of each class, so that a copy of the
+    bundle can be checked to reproduce them."""
+    index = [*np.flatnonzero(data.labels == 1)[:per_class], *np.flatnonzero(data.labels == 0)[:per_class]]
+    probs, _ = ensemble_probabilities(bundle, [data.seqs[i] for i in index], device)
+    return [{"id": data.names[i], "label": int(data.labels[i]), "probability": round(float(p), 6)}
+            for i, p in zip(index, probs)]
 
 
 def baseline_folds(data: LabelledSequences, fold: np.ndarray, n_folds: int, seed: int) -> dict[str, list[dict[str, float]]]:

@@ -65,6 +65,11 @@ def test_cli_train_writes_a_loadable_bundle_with_provenance(tmp_path):
     assert prov["history"]["k4"][-1]["epoch"] == 2
     assert any("k3 epoch" in line for line in prov["log"])
     json.dumps(prov)  # provenance stays plain JSON
+    reference = prov["reference_predictions"]
+    assert [r["id"] for r in reference] == ["p0", "p1", "p2", "n0", "n1", "n2"]
+    data = load_labelled(pos, neg)
+    again, _ = ensemble_probabilities(bundle, [data.seqs[i] for i in (0, 1, 2, 60, 61, 62)])
+    np.testing.assert_allclose(again, [r["probability"] for r in reference], atol=1e-5)
 
 
 def test_cli_cross_validation_reports_members_ensemble_and_baselines(tmp_path):
