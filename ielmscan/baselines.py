@@ -278,3 +278,17 @@ class KmerBaseline:
 
     def predict_proba(self, seqs: Sequence[str]) -> np.ndarray:
         return self.model.predict_proba(kmer_spectrum(seqs, self.ks))
+
+
+def out_of_fold_probabilities(seqs: Sequence[str], y: np.ndarray, fold: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Probabilities of both baselines for every sequence, each from a model fitted on the other folds.
+
+    ``fold`` gives each sequence's fold number; returns {"baseline_gc": ..., "baseline_kmer": ...}.
+    """
+    out = {"baseline_gc": np.zeros(len(seqs)), "baseline_kmer": np.zeros(len(seqs))}
+    for f in np.unique(fold):
+        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
+        seqs_train, seqs_test = [seqs[i] for i in train], [seqs[i] for i in test]
+        for name, model in (("baseline_gc", GCBaseline()), ("baseline_kmer", KmerBaseline(seed=seed))):
+            out[name][test] = model.fit(seqs_train, y[train]).predict_proba(seqs_test)
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import GCBaseline, KmerBaseline
+from .baselines import out_of_fold_probabilities
 from .bundle import Bundle
 from .dataset import LabelledSequences, check_lengths, duplicate_groups, stratified_group_folds
 from .fitting import ensemble_probabilities
@@ -25,13 +25,7 @@ BASELINE_FOLDS = 5
 def baseline_probabilities(data: LabelledSequences, seed: int = 0) -> dict[str, np.ndarray]:
     """Out-of-fold probabilities of both baselines on ``data`` (duplicate-aware stratified folds)."""
     fold = stratified_group_folds(data.labels, duplicate_groups(data.seqs), BASELINE_FOLDS, seed)
-    out = {"baseline_gc": np.zeros(len(data)), "baseline_kmer": np.zeros(len(data))}
-    for f in range(BASELINE_FOLDS):
-        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        seqs_train, seqs_test = [data.seqs[i] for i in train], [data.seqs[i] for i in test]
-        for name, model in (("baseline_gc", GCBaseline()), ("baseline_kmer", KmerBaseline(seed=seed))):
-            out[name][test] = model.fit(seqs_train, data.labels[train]).predict_proba(seqs_test)
-    return out
+    return out_of_fold_probabilities(data.seqs, data.labels, fold, seed)
 
 
 def evaluate(bundle: Bundle, data: LabelledSequences, device: str = "cpu", baselines: bool = True) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from . import __version__
-from .baselines import GCBaseline, KmerBaseline
+from .baselines import out_of_fold_probabilities
 from .bundle import Bundle, load_bundle, new_bundle, save_bundle
 from .dataset import LabelledSequences, check_lengths, load_labelled
 from .errors import InputError
@@ -126,15 +126,10 @@ def reference_predictions(bundle: Bundle, data: LabelledSequences, device: str, 
 
 
 def baseline_folds(data: LabelledSequences, fold: np.ndarray, n_folds: int, seed: int) -> dict[str, list[dict[str, float]]]:
-    """The two reference baselines (GC content; k-mer spectrum, k ≤ 5) on the same CV folds."""
-    out: dict[str, list[dict[str, float]]] = {"baseline_gc": [], "baseline_kmer": []}
-    for f in range(n_folds):
-        train, test = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
-        seqs_train, seqs_test = [data.seqs[i] for i in train], [data.seqs[i] for i in test]
-        for name, model in (("baseline_gc", GCBaseline()), ("baseline_kmer", KmerBaseline(seed=seed))):
-            model.fit(seqs_train, data.labels[train])
-            out[name].append(binary_metrics(data.labels[test], model.predict_proba(seqs_test), 0.5))
-    return out
+    """Per-fold metrics of the two reference baselines (GC content; k-mer spectrum, k ≤ 5) on the CV folds."""
+    probs = out_of_fold_probabilities(data.seqs, data.labels, fold, seed)
+    return {name: [binary_metrics(data.labels[fold == f], p[fold == f], 0.5) for f in range(n_folds)]
+            for name, p in probs.items()}
 
 
 def cv_table(summary: dict[str, dict[str, tuple[float, float]]], n_folds: int) -> str:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 
+from ._validate import check_int as _check_int
+
 INVALID: int = 4
 PAD_ID: int = 0
 UNK_ID: int = 1
@@ -66,15 +68,6 @@ def _check_codes(codes: object, name: str = "codes") -> np.ndarray:
         raise ValueError(f"{name} must be 1-D, got shape {codes.shape}")
     # One compiled specialisation (C layout) instead of one per stride pattern.
     return np.ascontiguousarray(codes)
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as a Python int ≥ ``minimum``, or raise ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
-    return int(value)
 
 
 def encode_bases(seq: bytes | bytearray | np.ndarray) -> np.ndarray:

@@ -9,14 +9,7 @@ import math
 import numba
 import numpy as np
 
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    """Return ``value`` as a Python int ≥ ``minimum``, or raise ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be ≥ {minimum}, got {value}")
-    return int(value)
+from ._validate import check_int as _check_int
 
 
 def _check_scores(scores: object, name: str) -> np.ndarray:

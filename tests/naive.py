@@ -123,3 +123,17 @@ def call_regions(
         np.array([r[2] for r in runs], dtype=np.float32),
         np.array([r[3] for r in runs], dtype=np.int64),
     )
+
+
+def run_without_jit(script: str) -> str:
+    """Run ``script`` (with this folder as argv[1]) in a subprocess with Numba's JIT off; return stdout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
