@@ -135,6 +135,12 @@ def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
             state = {name: t.detach().cpu().contiguous() for name, t in member.model.state_dict().items()}
             save_file(state, tmp / member.file, metadata={"k": str(member.config.k), "format": FORMAT})
         (tmp / MANIFEST).write_text(json.dumps(bundle.to_json(), indent=2) + "\n")
+        # mkdtemp makes a private folder; a bundle is ordinary data that others may read.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        for item in tmp.iterdir():
+            os.chmod(item, 0o666 & ~umask)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)

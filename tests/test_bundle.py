@@ -111,3 +111,9 @@ def _edit(directory, change):
     data = json.loads(path.read_text())
     change(data)
     path.write_text(json.dumps(data))
+
+
+def test_saved_bundles_are_readable_by_others(tmp_path):
+    random_bundle(tmp_path / "b", ks=(3,))
+    assert (tmp_path / "b").stat().st_mode & 0o005 == 0o005
+    assert (tmp_path / "b" / "k3.safetensors").stat().st_mode & 0o004

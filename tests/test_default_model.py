@@ -1,0 +1,45 @@
+"""The trained model shipped inside the package."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ielmscan.bundle import default_bundle_path, load_bundle
+from ielmscan.dataset import read_fasta
+from ielmscan.fitting import ensemble_probabilities
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "ienhancer2l"
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    path = default_bundle_path()
+    assert path is not None, "the package must ship its default model"
+    return load_bundle(path)
+
+
+def test_default_model_has_the_documented_members(bundle):
+    assert bundle.ks == [3, 4, 5, 6]
+    assert bundle.window == 200
+    assert 0.0 < bundle.threshold < 1.0
+    for member in bundle.members:
+        assert (member.config.hidden_size, member.config.num_layers, member.config.num_heads) == (64, 1, 4)
+    size = sum(p.stat().st_size for p in bundle.path.iterdir())
+    assert size < 8 * 2**20  # a few MB, fit for a package
+
+
+def test_default_model_provenance_names_its_training_data(bundle):
+    files = [entry["file"] for entry in bundle.provenance["data"]]
+    assert files == ["train_enhancer.fa", "train_nonenhancer.fa"]
+    assert bundle.provenance["command"].startswith("ielmscan train")
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="iEnhancer-2L training data not present")
+def test_default_model_reproduces_its_recorded_probabilities(bundle):
+    records = dict(read_fasta(DATA / "train_enhancer.fa")) | dict(read_fasta(DATA / "train_nonenhancer.fa"))
+    reference = bundle.provenance["reference_predictions"]
+    assert len(reference) >= 6
+    probs, _ = ensemble_probabilities(bundle, [records[r["id"]].upper() for r in reference])
+    np.testing.assert_allclose(probs, [r["probability"] for r in reference], atol=1e-4)
