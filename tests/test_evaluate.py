@@ -25,6 +25,7 @@ def data_files(tmp_path):
     return pos, neg
 
 
+@pytest.mark.slow
 def test_metrics_match_the_known_model(tmp_path, data_files):
     gc_bundle(tmp_path / "gc", threshold=0.5)
     bundle = load_bundle(tmp_path / "gc")
@@ -41,6 +42,7 @@ def test_metrics_match_the_known_model(tmp_path, data_files):
     assert "ensemble" in text and "baseline_kmer" in text and "best-F1 threshold" in text
 
 
+@pytest.mark.slow
 def test_cli_evaluate_writes_metrics_and_plots(tmp_path, data_files):
     gc_bundle(tmp_path / "gc")
     pos, neg = data_files

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from ielmscan.bundle import load_bundle, new_bundle
@@ -72,6 +73,7 @@ def test_cli_train_writes_a_loadable_bundle_with_provenance(tmp_path):
     np.testing.assert_allclose(again, [r["probability"] for r in reference], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_cross_validation_reports_members_ensemble_and_baselines(tmp_path):
     pos, neg = labelled_fastas(tmp_path, n=40)
     result = runner.invoke(app, ["train", "--pos", str(pos), "--neg", str(neg), "--cv", "2", "--k", "3",
