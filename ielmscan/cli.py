@@ -370,6 +370,54 @@ def predict(
 
 @app.command(no_args_is_help=True)
 @friendly_errors
+def pretrain(
+    fastas: Annotated[list[Path], typer.Argument(help="Genome or sequence FASTA file(s) to learn from.",
+                                                 exists=True, dir_okay=False, rich_help_panel=INPUT)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.",
+                                         rich_help_panel=OUTPUT)],
+    init: Annotated[Optional[Path], typer.Option("--init", help="Continue from this bundle instead of random "
+                                                 "weights.", file_okay=False, rich_help_panel=MODEL)] = None,
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.",
+                                   rich_help_panel=SIZE)] = "3,4,5,6",
+    layers: Annotated[int, typer.Option("--layers", min=1, max=24, rich_help_panel=SIZE)] = 1,
+    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, rich_help_panel=SIZE)] = 64,
+    heads: Annotated[int, typer.Option("--heads", min=1, max=64, rich_help_panel=SIZE)] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, rich_help_panel=TRAIN)] = 3,
+    lr: Annotated[float, typer.Option("--lr", min=1e-7, max=1.0, rich_help_panel=TRAIN)] = 1e-3,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=TRAIN)] = 64,
+    mask_prob: Annotated[float, typer.Option("--mask-prob", min=0.01, max=0.5, help="Share of k-mer tokens "
+                                             "masked (in spans of k).", rich_help_panel=TRAIN)] = 0.15,
+    stride: Annotated[int, typer.Option("--stride", "-s", min=1, help="Step between sampled windows.",
+                                        rich_help_panel=TRAIN)] = 100,
+    max_windows: Annotated[int, typer.Option("--max-windows", min=1, help="Uniform sample of at most this many "
+                                             "windows.", rich_help_panel=TRAIN)] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", rich_help_panel=TRAIN)] = 0,
+    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
+                                        rich_help_panel=PERF)] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Masked-language-model pretraining of the members on genome windows (a starting point for `train --init`)."""
+    ks = parse_ks(k)
+    if hidden % heads:
+        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    from .bundle import load_bundle, new_bundle, save_bundle
+    from .pretrain import PretrainConfig
+    from .pretrain import pretrain as run_pretraining
+
+    bundle = load_bundle(init) if init is not None else new_bundle(ks, hidden_size=hidden, num_layers=layers,
+                                                                   num_heads=heads, seed=seed)
+    cfg = PretrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, mask_prob=mask_prob, stride=stride,
+                         max_windows=max_windows, seed=seed, device=device)
+    log = None if quiet else (lambda line: typer.echo(line, err=True))
+    report = run_pretraining(bundle, fastas, cfg, log)
+    bundle.provenance = {**bundle.provenance, "created_by": "ielmscan pretrain",
+                         "command": " ".join(["ielmscan", *sys.argv[1:]]), "pretraining": report}
+    save_bundle(bundle, output)
+    typer.echo(f"ielmscan: wrote pretrained bundle {output} ({report['windows']:,} windows)", err=True)
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
 def evaluate(
     pos: Annotated[Path, typer.Option("--pos", help="Positive sequences, FASTA.", exists=True, dir_okay=False,
                                       rich_help_panel=INPUT)],

@@ -44,10 +44,15 @@ class TrainConfig:
 
 def token_matrix(seqs: list[str], k: int) -> torch.Tensor:
     """(N, L-k+3) int64 token ids: [CLS], the L-k+1 k-mers, [SEP]; all sequences L bases long."""
-    length = len(seqs[0])
-    codes = encode_bases("".join(seqs).encode())
-    ids = kmer_token_ids(codes, [k])[0].reshape(len(seqs), length)[:, : length - k + 1]
-    out = np.empty((len(seqs), length - k + 3), dtype=np.int64)
+    codes = encode_bases("".join(seqs).encode()).reshape(len(seqs), len(seqs[0]))
+    return token_matrix_from_codes(codes, k)
+
+
+def token_matrix_from_codes(codes: np.ndarray, k: int) -> torch.Tensor:
+    """Token rows of (N, L) uint8 base codes, as :func:`token_matrix`."""
+    n, length = codes.shape
+    ids = kmer_token_ids(np.ascontiguousarray(codes).reshape(-1), [k])[0].reshape(n, length)[:, : length - k + 1]
+    out = np.empty((n, length - k + 3), dtype=np.int64)
     out[:, 0], out[:, 1:-1], out[:, -1] = CLS_ID, ids, SEP_ID
     return torch.from_numpy(out)
 

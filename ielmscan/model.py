@@ -164,6 +164,26 @@ class EnhancerLM(nn.Module):
         return self.head_out(hidden).squeeze(-1)
 
 
+class MaskedLMHead(nn.Module):
+    """BERT's MLM head: dense → GELU → LayerNorm → vocabulary logits, decoder tied to the word embeddings.
+
+    Used only by ``ielmscan pretrain``; it is not stored in bundles (fine-tuning replaces it).
+    """
+
+    def __init__(self, member: EnhancerLM) -> None:
+        super().__init__()
+        cfg = member.cfg
+        self.dense = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+        self.norm = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.word = member.encoder.embeddings.word  # tied weights
+        self.bias = nn.Parameter(torch.zeros(cfg.vocab_size))
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """(N, hidden) contextual embeddings of masked positions → (N, vocab) logits."""
+        hidden = self.norm(F.gelu(self.dense(states)))
+        return hidden @ self.word.weight.T + self.bias
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
