@@ -6,6 +6,7 @@ source cannot run code.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ from .errors import BundleError
 from .model import EnhancerLM, MemberConfig, count_parameters
 
 MANIFEST = "ensemble.json"
+LAYER2_DIR = "layer2"
 FORMAT = "ielmscan-bundle"
 FORMAT_VERSION = 1
 DEFAULT_WINDOW = 200  # the iEnhancer-2L training length
@@ -52,6 +54,9 @@ class Bundle:
     provenance: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None  # where it was loaded from
     checksum: str = ""  # sha256 over ensemble.json and member files, set on load/save
+    # Optional second stage (the benchmark's layer 2): strong (1) vs weak (0) enhancer, applied to
+    # sequences this bundle calls enhancers. Stored as a complete bundle in the subfolder "layer2".
+    layer2: Bundle | None = None
 
     @property
     def ks(self) -> list[int]:
@@ -75,6 +80,7 @@ class Bundle:
                 {"name": m.name, "file": m.file, "weight": m.weight, **m.config.to_dict()} for m in self.members
             ],
             "provenance": self.provenance,
+            **({"layer2": LAYER2_DIR} if self.layer2 is not None else {}),
         }
 
 
@@ -114,6 +120,17 @@ def new_bundle(
     return bundle
 
 
+def attach_layer2(layer1: Bundle, layer2: Bundle) -> Bundle:
+    """A copy of ``layer1`` carrying ``layer2`` (strong vs weak) as its second stage."""
+    if layer2.layer2 is not None:
+        raise BundleError(f"bundle {layer2.path} already has a layer2 of its own: give a single-stage bundle")
+    if layer2.window != layer1.window:
+        raise BundleError(f"window mismatch: layer 1 scores {layer1.window}-bp windows, layer 2 {layer2.window}-bp")
+    combined = copy.copy(layer1)
+    combined.layer2 = layer2
+    return combined
+
+
 def check_window(bundle: Bundle, window: int) -> None:
     if window > bundle.max_window():
         raise BundleError(f"window {window} does not fit the members' positions: at most {bundle.max_window()} bases")
@@ -135,12 +152,15 @@ def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
             state = {name: t.detach().cpu().contiguous() for name, t in member.model.state_dict().items()}
             save_file(state, tmp / member.file, metadata={"k": str(member.config.k), "format": FORMAT})
         (tmp / MANIFEST).write_text(json.dumps(bundle.to_json(), indent=2) + "\n")
+        if bundle.layer2 is not None:
+            save_bundle(bundle.layer2, tmp / LAYER2_DIR)
         # mkdtemp makes a private folder; a bundle is ordinary data that others may read.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)
         for item in tmp.iterdir():
-            os.chmod(item, 0o666 & ~umask)
+            if item.is_file():
+                os.chmod(item, 0o666 & ~umask)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(tmp, directory)
@@ -149,6 +169,8 @@ def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
         raise
     bundle.path = directory
     bundle.checksum = bundle_checksum(directory)
+    if bundle.layer2 is not None:
+        bundle.layer2.path = directory / LAYER2_DIR
     return directory
 
 
@@ -157,8 +179,11 @@ def bundle_checksum(directory: Path) -> str:
     digest = hashlib.sha256()
     manifest = directory / MANIFEST
     digest.update(manifest.read_bytes())
-    for entry in json.loads(manifest.read_text())["members"]:
+    data = json.loads(manifest.read_text())
+    for entry in data["members"]:
         digest.update((directory / entry["file"]).read_bytes())
+    if "layer2" in data:
+        digest.update(bundle_checksum(directory / data["layer2"]).encode())
     return digest.hexdigest()
 
 
@@ -236,6 +261,12 @@ def _bundle_from_json(data: Any, directory: Path) -> Bundle:
         check_window(bundle, bundle.window)
     except BundleError as exc:
         raise bad(str(exc)) from None
+    if "layer2" in data:
+        if data["layer2"] != LAYER2_DIR:
+            raise bad(f'"layer2" must name the subfolder "{LAYER2_DIR}", not {data["layer2"]!r}')
+        bundle.layer2 = load_bundle(directory / LAYER2_DIR)
+        if bundle.layer2.layer2 is not None or bundle.layer2.window != bundle.window:
+            raise bad("its layer2 bundle must have the same window and no layer2 of its own")
     return bundle
 
 
@@ -260,6 +291,9 @@ def describe(bundle: Bundle) -> str:
             f"            {m.name:<5} {c.k:<2} {c.num_layers:<7} {c.hidden_size:<7} {c.num_heads:<6} "
             f"{c.intermediate_size:<6} {c.max_positions:<10} {count_parameters(m.model):<10,} {w:.3f}"
         )
+    if bundle.layer2 is not None:
+        lines.append(f"layer2      strong vs weak: members {', '.join(m.name for m in bundle.layer2.members)}, "
+                     f"threshold {bundle.layer2.threshold:.4f} (describe with: ielmscan model info {bundle.path}/layer2)")
     for key, value in bundle.provenance.items():
         text = value if isinstance(value, str) else json.dumps(value)
         if len(text) > 100:

@@ -259,6 +259,21 @@ def model_init(
     typer.echo(f"ielmscan: wrote untrained bundle {output} (k = {','.join(map(str, ks))})", err=True)
 
 
+@model_app.command("combine")
+@friendly_errors
+def model_combine(
+    layer1: Annotated[Path, typer.Argument(help="Enhancer vs non-enhancer bundle.", file_okay=False)],
+    layer2: Annotated[Path, typer.Argument(help="Strong vs weak enhancer bundle (trained with --pos strong.fa "
+                                           "--neg weak.fa).", file_okay=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Two-stage bundle directory to write.")],
+) -> None:
+    """Join a layer-1 bundle and a layer-2 (strong vs weak) bundle into one two-stage bundle."""
+    from .bundle import attach_layer2, load_bundle, save_bundle
+
+    save_bundle(attach_layer2(load_bundle(layer1), load_bundle(layer2)), output)
+    typer.echo(f"ielmscan: wrote two-stage bundle {output}", err=True)
+
+
 @model_app.command("info")
 @friendly_errors
 def model_info(

@@ -29,6 +29,7 @@ class Prediction:
     best_offset: int  # 0-based start of the best window; -1 when none
     members: list[float]  # each member's probability of the best window
     note: str = ""
+    strong: float = float("nan")  # layer-2 probability of "strong" for the best window, if the bundle has one
 
 
 def window_starts(length: int, window: int, stride: int) -> np.ndarray:
@@ -46,6 +47,7 @@ def predict_records(
     max_n_frac: float = 0.1,
 ) -> Iterator[Prediction]:
     scorer = EnsembleScorer(bundle, settings)
+    stage2 = EnsembleScorer(bundle.layer2, settings) if bundle.layer2 is not None else None
     window = bundle.window
     weights = np.asarray(bundle.normalised_weights(), dtype=np.float32)
     nan_members = [float("nan")] * len(bundle.members)
@@ -71,27 +73,41 @@ def predict_records(
         ensemble = weights @ members
         best = int(np.argmax(ensemble))
         note = f"{len(starts) - len(keep)} window(s) skipped for N" if len(keep) < len(starts) else ""
+        strong = float("nan")
+        if stage2 is not None:
+            # Layer 2 classifies the best window (the one layer 1 calls most enhancer-like).
+            best_window = slice(best * window, (best + 1) * window)
+            ids2 = kmer_token_ids(flat[best_window], stage2.ks)
+            ids2_rc = (kmer_token_ids(reverse_complement_codes(flat[best_window]), stage2.ks)
+                       if settings.reverse_complement else None)
+            strong = float(stage2.score_chunk(ids2, ids2_rc, window, window, np.arange(1))[0])
         yield Prediction(name, len(seq), len(keep), float(ensemble[best]), float(ensemble.mean()),
-                         int(starts[keep[best]]), [float(p) for p in members[:, best]], note)
+                         int(starts[keep[best]]), [float(p) for p in members[:, best]], note, strong)
 
 
-def label(prediction: Prediction, threshold: float) -> str:
+def label(prediction: Prediction, bundle: Bundle) -> str:
+    """enhancer / non-enhancer; with a layer-2 bundle, strong / weak / non-enhancer."""
     if np.isnan(prediction.probability):
         return "NA"
-    return "enhancer" if prediction.probability >= threshold else "non-enhancer"
+    if prediction.probability < bundle.threshold:
+        return "non-enhancer"
+    if bundle.layer2 is None:
+        return "enhancer"
+    return "strong" if prediction.strong >= bundle.layer2.threshold else "weak"
 
 
 def write_tsv(out: TextIO, bundle: Bundle, predictions: Iterator[Prediction]) -> int:
     """Header + one tab-separated row per record; returns the number of rows."""
     names = [m.name for m in bundle.members]
+    strong = ["p_strong"] if bundle.layer2 is not None else []
     out.write("\t".join(["id", "length", "windows", "probability", "mean_probability", "best_offset",
-                         *[f"p_{n}" for n in names], "label", "note"]) + "\n")
+                         *[f"p_{n}" for n in names], *strong, "label", "note"]) + "\n")
     rows = 0
     for p in predictions:
         fmt = lambda x: "NA" if np.isnan(x) else f"{x:.4f}"  # noqa: E731
         out.write("\t".join([p.name, str(p.length), str(p.windows), fmt(p.probability), fmt(p.mean_probability),
-                             str(p.best_offset), *[fmt(m) for m in p.members], label(p, bundle.threshold),
-                             p.note or "."]) + "\n")
+                             str(p.best_offset), *[fmt(m) for m in p.members],
+                             *([fmt(p.strong)] if strong else []), label(p, bundle), p.note or "."]) + "\n")
         rows += 1
     return rows
 

@@ -117,3 +117,24 @@ def test_saved_bundles_are_readable_by_others(tmp_path):
     random_bundle(tmp_path / "b", ks=(3,))
     assert (tmp_path / "b").stat().st_mode & 0o005 == 0o005
     assert (tmp_path / "b" / "k3.safetensors").stat().st_mode & 0o004
+
+
+def test_layer2_travels_inside_the_bundle_and_counts_in_its_checksum(tmp_path):
+    from ielmscan.bundle import attach_layer2
+
+    layer1 = random_bundle(tmp_path / "l1", ks=(3,), seed=0)
+    layer2 = random_bundle(tmp_path / "l2", ks=(4,), seed=1)
+    save_bundle(attach_layer2(load_bundle(tmp_path / "l1"), load_bundle(tmp_path / "l2")), tmp_path / "both")
+    both = load_bundle(tmp_path / "both")
+    assert both.ks == [3] and both.layer2 is not None and both.layer2.ks == [4]
+    assert (tmp_path / "both" / "layer2" / "ensemble.json").is_file()
+    assert both.checksum != load_bundle(tmp_path / "l1").checksum
+    assert "layer2" in describe(both)
+    with pytest.raises(BundleError, match="layer2 of its own"):
+        attach_layer2(layer1, both)
+    other_window = new_bundle([3], hidden_size=8, num_heads=2, window=150)
+    with pytest.raises(BundleError, match="window mismatch"):
+        attach_layer2(layer2, other_window)
+    (tmp_path / "both" / "layer2" / "k4.safetensors").unlink()
+    with pytest.raises(BundleError, match="k4.safetensors is missing"):
+        load_bundle(tmp_path / "both")

@@ -69,3 +69,23 @@ def test_cli_predict_to_file(tmp_path, bundle):
     assert len(rows) == 3 and rows[1].startswith("a\t200\t1\t")
     result = CliRunner().invoke(app, ["predict", str(fasta), "--model", str(bundle.path)])
     assert result.stdout.splitlines()[2].startswith("b\t300\t")
+
+
+def test_two_stage_bundle_labels_strong_weak_and_non_enhancer(tmp_path):
+    from ielmscan.bundle import attach_layer2, save_bundle
+
+    # Layer 1 calls GC-rich windows enhancers; layer 2 calls only the very GC-rich ones strong.
+    gc_bundle(tmp_path / "l1", threshold=0.5)
+    gc_bundle(tmp_path / "l2", threshold=float(gc_probability(0.9)))
+    save_bundle(attach_layer2(load_bundle(tmp_path / "l1"), load_bundle(tmp_path / "l2")), tmp_path / "both")
+    both = load_bundle(tmp_path / "both")
+    records = [("strong", "G" * 200), ("weak", "G" * 150 + "A" * 50), ("none", "A" * 200)]
+    buf = io.StringIO()
+    write_tsv(buf, both, predict_records(both, records, FP32))
+    rows = [line.split("\t") for line in buf.getvalue().splitlines()]
+    assert rows[0][6:9] == ["p_k1", "p_strong", "label"]
+    assert [r[8] for r in rows[1:]] == ["strong", "weak", "non-enhancer"]
+    assert float(rows[2][7]) == pytest.approx(gc_probability(0.75), abs=1e-4)
+    result = CliRunner().invoke(app, ["model", "combine", str(tmp_path / "l1"), str(tmp_path / "l2"),
+                                      "-o", str(tmp_path / "cli")])
+    assert result.exit_code == 0 and load_bundle(tmp_path / "cli").layer2 is not None
