@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .cascade import Cascade
 from .errors import BundleError
 from .model import EnhancerLM, MemberConfig, count_parameters
 
@@ -57,6 +58,7 @@ class Bundle:
     # Optional second stage (the benchmark's layer 2): strong (1) vs weak (0) enhancer, applied to
     # sequences this bundle calls enhancers. Stored as a complete bundle in the subfolder "layer2".
     layer2: Bundle | None = None
+    cascade: Cascade | None = None  # linear first stage for `scan --fast`
 
     @property
     def ks(self) -> list[int]:
@@ -81,6 +83,7 @@ class Bundle:
             ],
             "provenance": self.provenance,
             **({"layer2": LAYER2_DIR} if self.layer2 is not None else {}),
+            **({"cascade": self.cascade.to_json()} if self.cascade is not None else {}),
         }
 
 
@@ -154,6 +157,8 @@ def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
         (tmp / MANIFEST).write_text(json.dumps(bundle.to_json(), indent=2) + "\n")
         if bundle.layer2 is not None:
             save_bundle(bundle.layer2, tmp / LAYER2_DIR)
+        if bundle.cascade is not None:
+            bundle.cascade.save(tmp)
         # mkdtemp makes a private folder; a bundle is ordinary data that others may read.
         umask = os.umask(0)
         os.umask(umask)
@@ -182,6 +187,8 @@ def bundle_checksum(directory: Path) -> str:
     data = json.loads(manifest.read_text())
     for entry in data["members"]:
         digest.update((directory / entry["file"]).read_bytes())
+    if "cascade" in data:
+        digest.update((directory / data["cascade"]["file"]).read_bytes())
     if "layer2" in data:
         digest.update(bundle_checksum(directory / data["layer2"]).encode())
     return digest.hexdigest()
@@ -261,6 +268,8 @@ def _bundle_from_json(data: Any, directory: Path) -> Bundle:
         check_window(bundle, bundle.window)
     except BundleError as exc:
         raise bad(str(exc)) from None
+    if "cascade" in data:
+        bundle.cascade = Cascade.load(directory, data["cascade"])
     if "layer2" in data:
         if data["layer2"] != LAYER2_DIR:
             raise bad(f'"layer2" must name the subfolder "{LAYER2_DIR}", not {data["layer2"]!r}')
@@ -291,6 +300,11 @@ def describe(bundle: Bundle) -> str:
             f"            {m.name:<5} {c.k:<2} {c.num_layers:<7} {c.hidden_size:<7} {c.num_heads:<6} "
             f"{c.intermediate_size:<6} {c.max_positions:<10} {count_parameters(m.model):<10,} {w:.3f}"
         )
+    if bundle.cascade is not None:
+        cal = bundle.cascade.calibration
+        lines.append(f"cascade     linear k-mer first stage (k = {','.join(map(str, bundle.cascade.ks))}), threshold "
+                     f"{bundle.cascade.threshold:.3f}: {cal.get('training_recall', float('nan')):.1%} recall of the "
+                     f"ensemble's calls, {cal.get('training_pass_fraction', float('nan')):.1%} pass (training data)")
     if bundle.layer2 is not None:
         lines.append(f"layer2      strong vs weak: members {', '.join(m.name for m in bundle.layer2.members)}, "
                      f"threshold {bundle.layer2.threshold:.4f} (describe with: ielmscan model info {bundle.path}/layer2)")

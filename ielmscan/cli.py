@@ -169,6 +169,11 @@ def scan(
         bool, typer.Option("--rc/--no-rc", help="Average each window's score with its reverse complement's.",
                            rich_help_panel=SCAN)
     ] = True,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Cascade: only windows passing the model's linear k-mer first stage "
+                           "(calibrated for 99% recall of the ensemble's calls) go to the transformers.",
+                           rich_help_panel=SCAN)
+    ] = False,
     output: Annotated[
         Optional[str],
         typer.Option("--output", "-o", metavar="PREFIX",
@@ -211,7 +216,7 @@ def scan(
     except BundleError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--window'") from None
     params = ScanParams(
-        window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size,
+        window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size, fast=fast,
         scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc),
     )
     prefix = output if output is not None else default_prefix(fasta)
@@ -272,6 +277,32 @@ def model_combine(
 
     save_bundle(attach_layer2(load_bundle(layer1), load_bundle(layer2)), output)
     typer.echo(f"ielmscan: wrote two-stage bundle {output}", err=True)
+
+
+@model_app.command("cascade")
+@friendly_errors
+def model_cascade(
+    bundle_dir: Annotated[Path, typer.Argument(help="Bundle to add the first stage to (rewritten in place).",
+                                               file_okay=False)],
+    pos: Annotated[Path, typer.Option("--pos", help="The bundle's positive training sequences.", exists=True,
+                                      dir_okay=False)],
+    neg: Annotated[Path, typer.Option("--neg", help="The bundle's negative training sequences.", exists=True,
+                                      dir_okay=False)],
+    recall: Annotated[float, typer.Option("--recall", min=0.5, max=1.0, help="Share of the ensemble's calls on "
+                                          "the training data that must pass the first stage.")] = 0.99,
+    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """Fit and calibrate the linear k-mer first stage that `scan --fast` uses, and store it in a bundle."""
+    from .bundle import load_bundle, save_bundle
+    from .cascade import fit_cascade
+    from .dataset import load_labelled
+
+    bundle = load_bundle(bundle_dir)
+    bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg), recall=recall, device=device)
+    save_bundle(bundle, bundle_dir)
+    cal = bundle.cascade.calibration
+    typer.echo(f"ielmscan: added a cascade to {bundle_dir}: {cal['training_recall']:.1%} of the ensemble's calls "
+               f"and {cal['training_pass_fraction']:.1%} of all training sequences pass", err=True)
 
 
 @model_app.command("info")

@@ -36,6 +36,7 @@ class ScanParams:
     max_n_frac: float = 0.1  # windows with a larger fraction of N/IUPAC bases are skipped
     threshold: float | None = None  # region threshold on bin scores; None = the bundle's
     chunk_size: int = 1_000_000  # bases read and encoded at a time (bounds memory)
+    fast: bool = False  # cascade: only windows passing the bundle's linear first stage reach the ensemble
     scorer: ScorerSettings = field(default_factory=ScorerSettings)
 
     def validate(self, bundle: Bundle) -> None:
@@ -50,6 +51,9 @@ class ScanParams:
             raise InputError(f"threshold {self.threshold} is outside [0, 1]")
         if self.chunk_size < self.window:
             raise InputError(f"chunk size {self.chunk_size} is smaller than the window {self.window}")
+        if self.fast and bundle.cascade is None:
+            raise InputError(f"--fast needs a bundle with a cascade first stage; {bundle.path} has none "
+                             "(add one with `ielmscan model cascade`)")
 
     @property
     def chunk_windows(self) -> int:
@@ -62,6 +66,8 @@ class IntervalResult:
     scores: np.ndarray  # float32 per window, NaN where skipped
     bins: np.ndarray  # float32 per stride bin, NaN where no window was scored
     regions: list[Region]
+    windows_to_ensemble: int = 0  # windows the transformers scored
+    windows_rejected: int = 0  # windows the --fast first stage kept from the transformers (NaN in scores)
 
     @property
     def windows_scored(self) -> int:
@@ -69,7 +75,8 @@ class IntervalResult:
 
     @property
     def windows_skipped(self) -> int:
-        return len(self.scores) - self.windows_scored
+        """Windows not scored for N/ambiguous bases."""
+        return len(self.scores) - self.windows_scored - self.windows_rejected
 
 
 class Scanner:
@@ -81,6 +88,12 @@ class Scanner:
         self.params = params
         self.scorer = EnsembleScorer(bundle, params.scorer)
         self.threshold = bundle.threshold if params.threshold is None else params.threshold
+        # One encoding pass yields the ids of every k that the ensemble and the first stage need.
+        self.cascade = bundle.cascade if params.fast else None
+        extra = self.cascade.ks if self.cascade is not None else []
+        # The ensemble's rows come first, in bundle order, so they are a view of the id array.
+        self.id_ks = bundle.ks + [k for k in extra if k not in bundle.ks]
+        self.cascade_rows = [self.id_ks.index(k) for k in extra]
 
     def score_interval(
         self, genome: Genome, interval: Interval, progress: Callable[[int], None] | None = None
@@ -88,18 +101,29 @@ class Scanner:
         p = self.params
         scores = np.full(n_windows(len(interval), p.window, p.stride), np.nan, dtype=np.float32)
         done = interval.start
+        to_ensemble = rejected = 0
         for chunk in iter_chunks(genome, interval, p.window, p.stride, p.chunk_windows):
             codes = encode_bases(chunk.seq)
             keep = np.flatnonzero(window_invalid_fraction(codes, p.window, p.stride) <= p.max_n_frac)
             if len(keep):
-                ids = kmer_token_ids(codes, self.bundle.ks)
-                ids_rc = (
-                    kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
-                    if p.scorer.reverse_complement
-                    else None
-                )
-                probs = self.scorer.score_chunk(ids, ids_rc, p.window, p.stride, keep)
-                scores[chunk.first_window + keep] = probs
+                ids = kmer_token_ids(codes, self.id_ks)
+                if self.cascade is not None:
+                    first = self.cascade.scores(ids[self.cascade_rows], p.window, p.stride)
+                    # Windows the first stage rejects stay unscored (NaN): the track and the bins then
+                    # hold ensemble probabilities only, on one scale.
+                    passing = first[keep] >= self.cascade.threshold
+                    rejected += int(np.count_nonzero(~passing))
+                    keep = keep[passing]
+                    ids = ids[: len(self.bundle.ks)]
+                if len(keep):
+                    ids_rc = (
+                        kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
+                        if p.scorer.reverse_complement
+                        else None
+                    )
+                    probs = self.scorer.score_chunk(ids, ids_rc, p.window, p.stride, keep)
+                    scores[chunk.first_window + keep] = probs
+                    to_ensemble += len(keep)
             if progress is not None:
                 # Report bases up to the end of this chunk's last window start (the last chunk: interval end).
                 last = chunk.first_window + chunk.n_windows == len(scores)
@@ -110,7 +134,7 @@ class Scanner:
             progress(interval.end - done)  # intervals shorter than a window
         bins = bin_window_scores(scores, p.window, p.stride, len(interval))
         regions = regions_from_bins(interval.chrom, interval.start, interval.end, p.stride, bins, self.threshold)
-        return IntervalResult(interval, scores, bins, regions)
+        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected)
 
 
 def default_prefix(fasta: Path) -> str:
@@ -179,8 +203,12 @@ def _track_header(genome: Genome, intervals: list[Interval]) -> list[tuple[str, 
 
 
 def _count(per_chrom: dict[str, dict[str, int]], result: IntervalResult) -> None:
-    entry = per_chrom.setdefault(result.interval.chrom, {"bases": 0, "windows_scanned": 0, "windows_skipped": 0, "regions": 0})
+    entry = per_chrom.setdefault(
+        result.interval.chrom,
+        {"bases": 0, "windows_scanned": 0, "windows_skipped": 0, "windows_rejected_fast": 0, "regions": 0},
+    )
     entry["bases"] += len(result.interval)
+    entry["windows_rejected_fast"] += result.windows_rejected
     entry["windows_scanned"] += result.windows_scored
     entry["windows_skipped"] += result.windows_skipped
     entry["regions"] += len(result.regions)
@@ -216,6 +244,7 @@ def _manifest(
         "bases": total_bases,
         "windows_scanned": scanned,
         "windows_skipped": sum(c["windows_skipped"] for c in per_chrom.values()),
+        "windows_rejected_fast": sum(c["windows_rejected_fast"] for c in per_chrom.values()),
         "regions": n_regions,
         "wall_seconds": round(wall, 3),
         "windows_per_second": round(scanned / wall, 1) if wall > 0 else None,

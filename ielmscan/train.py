@@ -15,6 +15,7 @@ import torch
 from . import __version__
 from .baselines import out_of_fold_probabilities
 from .bundle import Bundle, load_bundle, new_bundle, save_bundle
+from .cascade import fit_cascade
 from .dataset import LabelledSequences, check_lengths, load_labelled
 from .errors import InputError
 from .fitting import Log, TrainConfig, cross_validate, ensemble_probabilities, fit
@@ -109,6 +110,7 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
         "cross_validation": cv_report["summary"] if cv_report else None,
         "log": lines,
     }
+    bundle.cascade = fit_cascade(bundle, data, seed=req.seed, device=req.device)
     bundle.provenance["reference_predictions"] = reference_predictions(bundle, data, req.device)
     if template is not None:
         bundle.provenance["initialised_from"] = {"path": str(req.init), "sha256": template.checksum}

@@ -137,3 +137,19 @@ def run_without_jit(script: str) -> str:
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def window_linear_scores(ids: np.ndarray, ks, weights: np.ndarray, bias: float, window: int, stride: int) -> np.ndarray:
+    """Per window: bias + for each k the mean weight of its valid k-mers (ids >= 5)."""
+    n = ids.shape[1]
+    n_windows = (n - window) // stride + 1 if n >= window else 0
+    out = []
+    for j in range(n_windows):
+        score = bias
+        for r, k in enumerate(ks):
+            tokens = ids[r, j * stride : j * stride + window - k + 1]
+            valid = [weights[r, t - 5] for t in tokens if t >= 5]
+            if valid:
+                score += sum(valid) / len(valid)
+        out.append(score)
+    return np.array(out, dtype=np.float64)

@@ -95,7 +95,9 @@ def test_hand_made_genome_gives_the_expected_bins_regions_and_summits(tiny, tmp_
 
     manifest = json.loads((tmp_path / "out.json").read_text())
     assert manifest["chromosomes"]["peak"]["windows_scanned"] == 11
-    assert manifest["chromosomes"]["gappy"] == {"bases": 600, "windows_scanned": 8, "windows_skipped": 3, "regions": 0}
+    assert manifest["chromosomes"]["gappy"] == {
+        "bases": 600, "windows_scanned": 8, "windows_skipped": 3, "windows_rejected_fast": 0, "regions": 0
+    }
     assert manifest["chromosomes"]["short"]["windows_scanned"] == 0
     assert manifest["regions"] == 1
     assert manifest["parameters"]["threshold"] == 0.4
