@@ -63,8 +63,8 @@ class EnsembleScorer:
         window j covers bases [j*stride, j*stride + window); selected: indices of the windows to score.
         """
         n_windows = (ids.shape[1] - window) // stride + 1
-        fwd = torch.from_numpy(ids).to(self.device, non_blocking=True)
-        rev = torch.from_numpy(ids_rc).to(self.device, non_blocking=True) if ids_rc is not None else None
+        fwd = self._to_device(ids)
+        rev = self._to_device(ids_rc) if ids_rc is not None else None
         chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
         out = torch.zeros((len(self.models), len(selected)), dtype=torch.float32, device=self.device)
         for row, (k, model) in enumerate(zip(self.ks, self.models)):
@@ -83,6 +83,13 @@ class EnsembleScorer:
                     probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
                 out[row, begin : begin + len(index)] = probs
         return out.cpu().numpy()
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            # Page-locked memory lets the copy run asynchronously with the previous batch's compute.
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, non_blocking=True)
 
     def _forward(self, model: torch.nn.Module, kmer_ids: torch.Tensor) -> torch.Tensor:
         """(B, tokens) k-mer ids → (B,) float32 probabilities; adds [CLS] and [SEP] around each row."""

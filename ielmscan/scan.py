@@ -18,10 +18,11 @@ import numpy as np
 from . import __version__
 from .bundle import Bundle, check_window
 from .errors import InputError
-from .genome import Genome, Interval, iter_chunks, n_windows, select_intervals
+from .genome import Chunk, Genome, Interval, iter_chunks, n_windows, select_intervals
 from .inference import EnsembleScorer, ScorerSettings
 from .kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
 from .kernels.reduce import bin_window_scores
+from .prefetch import prefetched
 from .writers import BigWigWriter, OutputSet, Region, regions_from_bins, write_manifest, write_narrowpeak
 
 OUTPUT_SUFFIXES = (".bed", ".bw", ".json")
@@ -61,6 +62,15 @@ class ScanParams:
 
 
 @dataclass
+class PreparedChunk:
+    chunk: Chunk
+    keep: np.ndarray  # window indices (within the chunk) for the transformers
+    ids: np.ndarray | None  # int32 (members, n) token ids, bundle order; None when nothing to score
+    ids_rc: np.ndarray | None  # the same for the reverse complement, when RC averaging is on
+    rejected: int  # windows the --fast first stage turned away
+
+
+@dataclass
 class IntervalResult:
     interval: Interval
     scores: np.ndarray  # float32 per window, NaN where skipped
@@ -95,6 +105,30 @@ class Scanner:
         self.id_ks = bundle.ks + [k for k in extra if k not in bundle.ks]
         self.cascade_rows = [self.id_ks.index(k) for k in extra]
 
+    def prepare(self, chunk: Chunk) -> PreparedChunk:
+        """Everything before the transformers: encode, drop N windows, apply the --fast first stage.
+
+        Runs in the prefetch thread (the Numba kernels release the GIL), one chunk ahead of inference.
+        """
+        p = self.params
+        codes = encode_bases(chunk.seq)
+        keep = np.flatnonzero(window_invalid_fraction(codes, p.window, p.stride) <= p.max_n_frac)
+        ids = ids_rc = None
+        rejected = 0
+        if len(keep):
+            ids = kmer_token_ids(codes, self.id_ks)
+            if self.cascade is not None:
+                first = self.cascade.scores(ids[self.cascade_rows], p.window, p.stride)
+                # Windows the first stage rejects stay unscored (NaN): the track and the bins then
+                # hold ensemble probabilities only, on one scale.
+                passing = first[keep] >= self.cascade.threshold
+                rejected = int(np.count_nonzero(~passing))
+                keep = keep[passing]
+                ids = ids[: len(self.bundle.ks)]
+            if len(keep) and p.scorer.reverse_complement:
+                ids_rc = kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
+        return PreparedChunk(chunk, keep, ids, ids_rc, rejected)
+
     def score_interval(
         self, genome: Genome, interval: Interval, progress: Callable[[int], None] | None = None
     ) -> IntervalResult:
@@ -102,28 +136,14 @@ class Scanner:
         scores = np.full(n_windows(len(interval), p.window, p.stride), np.nan, dtype=np.float32)
         done = interval.start
         to_ensemble = rejected = 0
-        for chunk in iter_chunks(genome, interval, p.window, p.stride, p.chunk_windows):
-            codes = encode_bases(chunk.seq)
-            keep = np.flatnonzero(window_invalid_fraction(codes, p.window, p.stride) <= p.max_n_frac)
+        chunks = (self.prepare(c) for c in iter_chunks(genome, interval, p.window, p.stride, p.chunk_windows))
+        for prepared in prefetched(chunks):
+            chunk, keep = prepared.chunk, prepared.keep
+            rejected += prepared.rejected
             if len(keep):
-                ids = kmer_token_ids(codes, self.id_ks)
-                if self.cascade is not None:
-                    first = self.cascade.scores(ids[self.cascade_rows], p.window, p.stride)
-                    # Windows the first stage rejects stay unscored (NaN): the track and the bins then
-                    # hold ensemble probabilities only, on one scale.
-                    passing = first[keep] >= self.cascade.threshold
-                    rejected += int(np.count_nonzero(~passing))
-                    keep = keep[passing]
-                    ids = ids[: len(self.bundle.ks)]
-                if len(keep):
-                    ids_rc = (
-                        kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
-                        if p.scorer.reverse_complement
-                        else None
-                    )
-                    probs = self.scorer.score_chunk(ids, ids_rc, p.window, p.stride, keep)
-                    scores[chunk.first_window + keep] = probs
-                    to_ensemble += len(keep)
+                probs = self.scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, keep)
+                scores[chunk.first_window + keep] = probs
+                to_ensemble += len(keep)
             if progress is not None:
                 # Report bases up to the end of this chunk's last window start (the last chunk: interval end).
                 last = chunk.first_window + chunk.n_windows == len(scores)

@@ -1,4 +1,6 @@
 """Numba kernels for ielmscan, shipped as ``ielmscan.kernels``."""
+# Kernels are compiled with nogil=True so the scanner can encode the next chunk in a background thread
+# while the current one is on the GPU/CPU in torch.
 from __future__ import annotations
 
 from .encode import (

@@ -89,7 +89,7 @@ def encode_bases(seq: bytes | bytearray | np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _encode_bases(raw: np.ndarray, lut: np.ndarray, out: np.ndarray) -> None:
     for i in range(raw.shape[0]):
         out[i] = lut[raw[i]]
@@ -126,7 +126,7 @@ def kmer_token_ids(codes: np.ndarray, ks: Sequence[int]) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _kmer_token_ids(
     codes: np.ndarray, ks: np.ndarray, masks: np.ndarray, full_mask: int, out: np.ndarray
 ) -> None:
@@ -186,7 +186,7 @@ def window_invalid_fraction(codes: np.ndarray, window: int, stride: int) -> np.n
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _window_invalid_fraction(codes: np.ndarray, window: int, stride: int, out: np.ndarray) -> None:
     # Two cursors walk the prefix count of invalid bases (one at each window edge); both only move
     # forward, so this is O(n) time without an O(n) prefix array.

@@ -43,7 +43,7 @@ def window_linear_scores(
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _window_linear_scores(ids, ks, weights, bias, window, stride, out):
     n = ids.shape[1]
     total = np.full(out.shape[0], bias, dtype=np.float64)

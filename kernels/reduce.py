@@ -51,7 +51,7 @@ def bin_window_scores(scores: np.ndarray, window: int, stride: int, length: int)
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _bin_window_scores(scores: np.ndarray, window: int, stride: int, out: np.ndarray) -> None:
     n_bins = out.shape[0]
     sums = np.zeros(n_bins, dtype=np.float64)
@@ -101,7 +101,7 @@ def call_regions(
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _call_regions(
     scores: np.ndarray,
     threshold: float,
