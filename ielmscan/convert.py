@@ -102,9 +102,7 @@ def from_bert_state_dict(
     Raises BundleError naming the first missing, unexpected or misshapen key.
     """
     model = EnhancerLM(cfg)
-    plain = {
-        (key[len(BERT_PREFIX):] if key.startswith(BERT_PREFIX) else key): value for key, value in state.items()
-    }
+    plain = {key.removeprefix(BERT_PREFIX): value for key, value in state.items()}
     ours = model.state_dict()
     loaded: dict[str, Tensor] = {}
     key_map = _key_map(cfg)

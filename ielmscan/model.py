@@ -152,10 +152,14 @@ class EnhancerLM(nn.Module):
 
     def pooled(self, ids: torch.Tensor) -> torch.Tensor:
         """Mean of the k-mer token embeddings (B, hidden); [CLS], [SEP] and [PAD] are left out."""
-        keep = (ids != PAD_ID) & (ids != CLS_ID) & (ids != SEP_ID)
+        special = (ids == PAD_ID) | (ids == CLS_ID) | (ids == SEP_ID)
         padded = bool((ids == PAD_ID).any())
         states = self.encoder(ids, keep=(ids != PAD_ID) if padded else None)
-        weights = keep.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
+        if not padded and not bool(special[:, 1:-1].any()) and bool(special[:, [0, -1]].all()):
+            # The scanner's rows: [CLS] k-mers [SEP] and nothing else; a plain slice mean is ~10x
+            # cheaper than the masked sum below.
+            return states[:, 1:-1].mean(1)
+        weights = (~special).to(states.dtype).unsqueeze(-1)  # (B, T, 1)
         return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:

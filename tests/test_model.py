@@ -70,3 +70,17 @@ def test_parameter_and_flop_counts_grow_with_depth():
     shallow, deep = make(layers=1), make(layers=3)
     assert count_parameters(deep) > count_parameters(shallow)
     assert forward_flops(deep.cfg, 200) == pytest.approx(3 * forward_flops(shallow.cfg, 200), rel=0.01)
+
+
+def test_fast_and_masked_pooling_agree():
+    model = make()
+    ids = random_ids(3, 20)
+    states = model.encoder(ids)
+    odd = ids.clone()
+    odd[0, 5] = SEP_ID  # a special token inside the row forces the masked path
+    keep = torch.ones_like(odd, dtype=torch.bool)
+    keep[:, 0] = keep[:, -1] = False
+    keep[0, 5] = False
+    expected = torch.stack([model.encoder(odd)[i][keep[i]].mean(0) for i in range(3)])
+    assert torch.allclose(model.pooled(odd), expected, atol=1e-6)
+    assert torch.allclose(model.pooled(ids), states[:, 1:-1].mean(1), atol=1e-6)
