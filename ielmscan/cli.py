@@ -71,6 +71,10 @@ def root(
     ] = False,
 ) -> None:
     """Find enhancers in whole genomes."""
+    import logging
+
+    # The library logs; the CLI shows warnings as one line each on stderr.
+    logging.basicConfig(level=logging.WARNING, format="ielmscan: warning: %(message)s")
 
 
 def parse_ks(text: str) -> list[int]:
@@ -198,6 +202,10 @@ def scan(
         int, typer.Option("--chunk-size", min=1000, help="Bases read and encoded at a time (bounds memory).",
                           rich_help_panel=PERF)
     ] = 1_000_000,
+    compile_model: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the encoders: seconds to minutes of "
+                           "start-up, faster on long scans.", rich_help_panel=PERF)
+    ] = False,
 ) -> None:
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
     if stride > window:
@@ -217,7 +225,8 @@ def scan(
         raise typer.BadParameter(str(exc), param_hint="'--window'") from None
     params = ScanParams(
         window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size, fast=fast,
-        scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc),
+        scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
+                              compile=compile_model),
     )
     prefix = output if output is not None else default_prefix(fasta)
     manifest = run_scan(

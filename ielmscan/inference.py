@@ -7,6 +7,7 @@ weights.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from .devices import Precision, resolve_device, resolve_precision
 from .errors import InputError
 from .tokens import CLS_ID, SEP_ID
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class ScorerSettings:
@@ -25,6 +28,7 @@ class ScorerSettings:
     precision: Precision = Precision.auto
     batch_size: int = 256  # windows per forward pass (each is scored on both strands)
     reverse_complement: bool = True
+    compile: bool = False  # torch.compile the encoders (fixed batch shapes; pays off on long scans)
 
 
 class EnsembleScorer:
@@ -40,6 +44,10 @@ class EnsembleScorer:
         self.models = [m.model.to(self.device).eval() for m in bundle.members]
         self.weights = bundle.normalised_weights()
         self.ks = bundle.ks
+        # Scanner rows are always [CLS] k-mers [SEP] without padding, so the encoder alone can be
+        # compiled (no data-dependent branches) and pooling is a plain slice mean.
+        self.encoders = [torch.compile(m.encoder, dynamic=False) if settings.compile else m.encoder
+                         for m in self.models]
 
     def _autocast(self):
         if self.precision is Precision.bf16:
@@ -67,7 +75,7 @@ class EnsembleScorer:
         rev = self._to_device(ids_rc) if ids_rc is not None else None
         chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
         out = torch.zeros((len(self.models), len(selected)), dtype=torch.float32, device=self.device)
-        for row, (k, model) in enumerate(zip(self.ks, self.models)):
+        for row, k in enumerate(self.ks):
             tokens = window - k + 1
             # (n_windows, tokens) strided views: window j of the chunk, and of its reverse complement,
             # whose window n_windows-1-j holds the reverse complement of forward window j.
@@ -78,7 +86,7 @@ class EnsembleScorer:
                 batch = fwd_windows[index]
                 if rev_windows is not None:
                     batch = torch.cat([batch, rev_windows[n_windows - 1 - index]])
-                probs = self._forward(model, batch)
+                probs = self._forward(row, batch)
                 if rev_windows is not None:
                     probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
                 out[row, begin : begin + len(index)] = probs
@@ -91,10 +99,25 @@ class EnsembleScorer:
             tensor = tensor.pin_memory()
         return tensor.to(self.device, non_blocking=True)
 
-    def _forward(self, model: torch.nn.Module, kmer_ids: torch.Tensor) -> torch.Tensor:
+    def _forward(self, member: int, kmer_ids: torch.Tensor) -> torch.Tensor:
         """(B, tokens) k-mer ids → (B,) float32 probabilities; adds [CLS] and [SEP] around each row."""
+        rows = kmer_ids.shape[0]
+        full = self.settings.batch_size * (2 if self.settings.reverse_complement else 1)
+        if self.settings.compile and rows < full:
+            # Pad to the one shape the compiled encoder was built for, instead of recompiling.
+            pad = full - rows
+            kmer_ids = torch.cat([kmer_ids, kmer_ids[:1].expand(pad, -1)])
         cls = torch.full((kmer_ids.shape[0], 1), CLS_ID, dtype=kmer_ids.dtype, device=kmer_ids.device)
         sep = torch.full_like(cls, SEP_ID)
+        rows_in = torch.cat([cls, kmer_ids, sep], dim=1)
         with self._autocast():
-            logits = model(torch.cat([cls, kmer_ids, sep], dim=1))
-        return torch.sigmoid(logits.float())
+            try:
+                states = self.encoders[member](rows_in)
+            except Exception as exc:  # torch.compile needs a working C++ toolchain; eager always works
+                if self.encoders[member] is self.models[member].encoder:
+                    raise
+                log.warning("torch.compile failed (%s); scoring without compilation", str(exc).splitlines()[0])
+                self.encoders = [m.encoder for m in self.models]
+                states = self.encoders[member](rows_in)
+            logits = self.models[member].classify(states[:, 1:-1].mean(1))
+        return torch.sigmoid(logits.float())[:rows]

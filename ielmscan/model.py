@@ -162,10 +162,14 @@ class EnhancerLM(nn.Module):
         weights = (~special).to(states.dtype).unsqueeze(-1)  # (B, T, 1)
         return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
+    def classify(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Pooled embeddings (B, hidden) → logits (B,): the iEnhancer-ELM head."""
+        hidden = torch.tanh(self.head_dense(self.head_dropout(pooled)))
+        return self.head_out(hidden).squeeze(-1)
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) → logits (B,)."""
-        hidden = torch.tanh(self.head_dense(self.head_dropout(self.pooled(ids))))
-        return self.head_out(hidden).squeeze(-1)
+        return self.classify(self.pooled(ids))
 
 
 class MaskedLMHead(nn.Module):

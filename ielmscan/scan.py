@@ -257,6 +257,7 @@ def _manifest(
             "threshold": scanner.threshold,
             "reverse_complement": params.scorer.reverse_complement,
             "batch_size": params.scorer.batch_size,
+            "compile": params.scorer.compile,
             "device": str(scanner.scorer.device),
             "precision": scanner.scorer.precision.value,
         },

@@ -105,3 +105,16 @@ def test_device_and_precision_choices():
 def test_batch_size_must_be_positive(bundle):
     with pytest.raises(InputError, match="batch size"):
         EnsembleScorer(bundle, ScorerSettings(batch_size=0))
+
+
+@pytest.mark.slow
+def test_compiled_encoders_give_the_same_scores(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    eager = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
+    compiled = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4, compile=True))
+    # 10 windows in batches of 4: the last batch is padded to the compiled shape and trimmed again.
+    np.testing.assert_allclose(
+        compiled.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        eager.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        atol=1e-5,
+    )
