@@ -359,6 +359,9 @@ def train(
                                              "of each sequence.", rich_help_panel=TRAIN)] = True,
     cv: Annotated[int, typer.Option("--cv", min=0, help="Run N-fold cross-validation first and report it "
                                     "(0: none).", rich_help_panel=TRAIN)] = 0,
+    cv_report: Annotated[Optional[Path], typer.Option("--cv-report", help="With --cv: write per-fold metrics "
+                                                      "and every sequence's out-of-fold probabilities (JSON).",
+                                                      dir_okay=False, rich_help_panel=OUTPUT)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for weights, splits and batches.",
                                       rich_help_panel=TRAIN)] = 0,
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
@@ -376,7 +379,8 @@ def train(
     request = TrainingRequest(
         pos=pos, neg=neg, output=output, ks=ks, init=init, layers=layers, hidden=hidden, heads=heads,
         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
-        rc_augment=rc_augment, cv=cv, seed=seed, device=device, command=["ielmscan", *sys.argv[1:]],
+        rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report,
+        command=["ielmscan", *sys.argv[1:]],
     )
     log = None if quiet else (lambda line: typer.echo(line, err=True))
     result = run_training(request, log)

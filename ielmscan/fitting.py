@@ -210,6 +210,7 @@ def cross_validate(
     groups = duplicate_groups(data.seqs)
     fold = stratified_group_folds(data.labels, groups, n_folds, cfg.seed)
     results: dict[str, list[dict[str, float]]] = {}
+    oof: dict[str, np.ndarray] = {}  # out-of-fold probabilities per model, for later analysis
     for f in range(n_folds):
         test_index = np.flatnonzero(fold == f)
         rest = np.flatnonzero(fold != f)
@@ -221,10 +222,14 @@ def cross_validate(
         test_seqs = [data.seqs[i] for i in test_index]
         y_test = data.labels[test_index]
         ensemble, per_member = ensemble_probabilities(bundle, test_seqs, cfg.device)
+        for name, prob in {"ensemble": ensemble, **per_member}.items():
+            oof.setdefault(name, np.full(len(data), np.nan))[test_index] = prob
+        oof.setdefault("ensemble_threshold", np.full(len(data), np.nan))[test_index] = bundle.threshold
         results.setdefault("ensemble", []).append(binary_metrics(y_test, ensemble, bundle.threshold))
         for name, prob in per_member.items():
             results.setdefault(name, []).append(binary_metrics(y_test, prob, 0.5))
         if log:
             m = results["ensemble"][-1]
             log(f"fold {f + 1}/{n_folds} test: ensemble acc {m['acc']:.4f}  mcc {m['mcc']:.4f}  auroc {m['auroc']:.4f}")
-    return {"folds": n_folds, "fold_of_sample": fold.tolist(), "results": results}
+    return {"folds": n_folds, "fold_of_sample": fold.tolist(), "results": results,
+            "out_of_fold": {name: values.tolist() for name, values in oof.items()}}

@@ -20,6 +20,7 @@ from .dataset import LabelledSequences, check_lengths, load_labelled
 from .errors import InputError
 from .fitting import Log, TrainConfig, cross_validate, ensemble_probabilities, fit
 from .metrics import binary_metrics, summarize
+from .writers import write_manifest
 
 TABLE_METRICS = ("acc", "sn", "sp", "mcc", "auroc")
 
@@ -43,6 +44,7 @@ class TrainingRequest:
     cv: int = 0
     seed: int = 0
     device: str = "cpu"
+    cv_report: Path | None = None  # JSON with per-fold metrics and out-of-fold probabilities
     command: list[str] = field(default_factory=list)
 
     def config(self) -> TrainConfig:
@@ -87,10 +89,17 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
     cv_report, table = None, ""
     if req.cv:
         cv_report = cross_validate(make_bundle, data, cfg, req.cv, record)
-        cv_report["results"].update(baseline_folds(data, np.array(cv_report["fold_of_sample"]), req.cv, req.seed))
+        fold = np.array(cv_report["fold_of_sample"])
+        baselines = out_of_fold_probabilities(data.seqs, data.labels, fold, req.seed)
+        cv_report["results"].update({name: [binary_metrics(data.labels[fold == f], p[fold == f], 0.5)
+                                             for f in range(req.cv)] for name, p in baselines.items()})
+        cv_report["out_of_fold"].update({name: p.tolist() for name, p in baselines.items()})
         cv_report["summary"] = {name: summarize(folds) for name, folds in cv_report["results"].items()}
         table = cv_table(cv_report["summary"], req.cv)
-        del cv_report["fold_of_sample"]
+        if req.cv_report is not None:
+            write_manifest(req.cv_report, {"command": " ".join(req.command), "names": data.names,
+                                           "labels": data.labels.tolist(), **cv_report})
+        del cv_report["fold_of_sample"], cv_report["out_of_fold"]
     if req.output is None:
         return TrainingResult(None, float("nan"), float("nan"), cv_report, table)
 
@@ -125,13 +134,6 @@ def reference_predictions(bundle: Bundle, data: LabelledSequences, device: str, 
     probs, _ = ensemble_probabilities(bundle, [data.seqs[i] for i in index], device)
     return [{"id": data.names[i], "label": int(data.labels[i]), "probability": round(float(p), 6)}
             for i, p in zip(index, probs)]
-
-
-def baseline_folds(data: LabelledSequences, fold: np.ndarray, n_folds: int, seed: int) -> dict[str, list[dict[str, float]]]:
-    """Per-fold metrics of the two reference baselines (GC content; k-mer spectrum, k ≤ 5) on the CV folds."""
-    probs = out_of_fold_probabilities(data.seqs, data.labels, fold, seed)
-    return {name: [binary_metrics(data.labels[fold == f], p[fold == f], 0.5) for f in range(n_folds)]
-            for name, p in probs.items()}
 
 
 def cv_table(summary: dict[str, dict[str, tuple[float, float]]], n_folds: int) -> str:

@@ -76,9 +76,15 @@ def test_cli_train_writes_a_loadable_bundle_with_provenance(tmp_path):
 @pytest.mark.slow
 def test_cli_cross_validation_reports_members_ensemble_and_baselines(tmp_path):
     pos, neg = labelled_fastas(tmp_path, n=40)
+    report = tmp_path / "cv.json"
     result = runner.invoke(app, ["train", "--pos", str(pos), "--neg", str(neg), "--cv", "2", "--k", "3",
-                                 "--hidden", "16", "--heads", "2", "--epochs", "2", "--batch-size", "16", "-q"])
+                                 "--hidden", "16", "--heads", "2", "--epochs", "2", "--batch-size", "16", "-q",
+                                 "--cv-report", str(report)])
     assert result.exit_code == 0, result.output
+    saved = json.loads(report.read_text())
+    assert len(saved["names"]) == len(saved["labels"]) == len(saved["out_of_fold"]["ensemble"]) == 80
+    assert set(saved["out_of_fold"]) >= {"ensemble", "k3", "baseline_gc", "baseline_kmer"}
+    assert all(0 <= p <= 1 for p in saved["out_of_fold"]["k3"])
     table = result.stdout
     for row in ("ensemble", "k3", "baseline_gc", "baseline_kmer"):
         assert row in table
