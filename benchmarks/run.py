@@ -38,7 +38,8 @@ from ielmscan import __version__
 from ielmscan.bundle import Bundle, default_bundle_path, load_bundle
 from ielmscan.convert import bert_config, to_bert_state_dict
 from ielmscan.devices import Precision, native_bf16, resolve_device, resolve_precision
-from ielmscan.genome import Genome, Interval, n_windows
+from ielmscan.genome import Genome
+from ielmscan.intervals import Interval, n_windows
 from ielmscan.inference import ScorerSettings
 from ielmscan.model import forward_flops
 from ielmscan.scan import Scanner, ScanParams, run_scan

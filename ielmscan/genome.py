@@ -1,6 +1,6 @@
-"""FASTA access, chromosome selection and chunk iteration.
+"""FASTA access: plain or bgzip-compressed, indexed on demand (next to the FASTA or in a cache folder).
 
-Every interval here is 0-based and half-open: ``[start, end)``, as in BED and Python slices.
+Every coordinate here is 0-based and half-open: ``[start, end)``, as in BED and Python slices.
 Sequences come back as the bytes in the file (case preserved, N and IUPAC codes untouched); what they
 mean is the encoder's business, not this module's.
 """
@@ -16,48 +16,21 @@ import struct
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pysam
 
-from ielmscan.errors import GenomeError, InputError
+from ielmscan.errors import GenomeError
 from ielmscan.paths import can_create_files as _can_create_files
 
-__all__ = [
-    "Chunk",
-    "Genome",
-    "Interval",
-    "default_index_cache_dir",
-    "iter_chunks",
-    "n_windows",
-    "select_intervals",
-]
+__all__ = ["Genome", "default_index_cache_dir"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _WHITESPACE = b" \t\r\n"
 # htslib's warning (fai_insert_index) for a record whose name it has already indexed.
 _DUPLICATE_WARNING = re.compile(r'Ignoring duplicate sequence "(.*)" at byte offset \d+')
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A stretch ``[start, end)`` of one chromosome (0-based, half-open)."""
-
-    chrom: str
-    start: int
-    end: int
-
-    def __post_init__(self) -> None:
-        if self.start < 0 or self.end < self.start:
-            raise ValueError(
-                f"invalid interval {self.chrom}:[{self.start}, {self.end}): "
-                "need 0 <= start <= end (0-based, half-open)"
-            )
-
-    def __len__(self) -> int:
-        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -422,125 +395,3 @@ def _read_fai(fai: Path, fasta: Path) -> list[_FaiRecord]:
     if not records:
         raise GenomeError(f"FASTA {fasta} holds no sequences (only headers without bases)")
     return records
-
-
-# -- selection and chunking -----------------------------------------------------------------------
-
-
-def select_intervals(
-    genome: Genome,
-    chroms: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
-    regions_bed: Path | None = None,
-) -> list[Interval]:
-    """The intervals to scan (0-based, half-open), in FASTA order then start; never empty ones.
-
-    By default every sequence, whole. ``chroms`` keeps only those names (None or empty: all),
-    ``exclude`` drops names, and
-    ``regions_bed`` restricts to the BED file's intervals (first three columns), which are merged where
-    they overlap or touch.
-    """
-    order = {name: i for i, (name, _) in enumerate(genome.chroms)}
-    for name in [*(chroms or ()), *(exclude or ())]:
-        if name not in order:
-            raise GenomeError(genome._unknown(name))
-    keep = set(chroms) if chroms else set(order)  # None or empty: no restriction
-    keep -= set(exclude or ())
-    if regions_bed is None:
-        return [Interval(name, 0, length) for name, length in genome.chroms if name in keep and length > 0]
-
-    wanted = [iv for iv in _read_bed(genome, Path(regions_bed)) if iv.chrom in keep]
-    wanted.sort(key=lambda iv: (order[iv.chrom], iv.start, iv.end))
-    merged: list[Interval] = []
-    for iv in wanted:
-        last = merged[-1] if merged else None
-        if last is not None and last.chrom == iv.chrom and iv.start <= last.end:
-            if iv.end > last.end:
-                merged[-1] = Interval(last.chrom, last.start, iv.end)
-        else:
-            merged.append(iv)
-    return merged
-
-
-def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
-    """Non-empty BED intervals, checked against the genome; GenomeError names file:line."""
-    try:
-        with open(bed, "rb") as probe:
-            gz = probe.read(2) == _GZIP_MAGIC
-        fh = gzip.open(bed, "rt") if gz else open(bed, encoding="utf-8")
-    except IsADirectoryError:
-        raise GenomeError(f"regions BED {bed} is a directory: give a BED file") from None
-    except OSError as exc:
-        raise GenomeError(f"cannot read regions BED {bed}: {exc.strerror or exc}") from exc
-    with fh:
-        try:
-            for lineno, line in enumerate(fh, 1):
-                text = line.strip()
-                if not text or text.startswith(("#", "track", "browser")):
-                    continue
-                fields = text.split()  # BED is tab-separated; names never contain whitespace
-                where = f"{bed}:{lineno}"
-                if len(fields) < 3:
-                    raise GenomeError(f"{where}: expected at least 3 columns (chrom, start, end), got {text!r}")
-                chrom = fields[0]
-                try:
-                    start, end = int(fields[1]), int(fields[2])
-                except ValueError:
-                    raise GenomeError(
-                        f"{where}: start and end must be whole numbers, got {fields[1]!r} and {fields[2]!r}"
-                    ) from None
-                if start < 0 or start > end:
-                    raise GenomeError(
-                        f"{where}: need 0 <= start <= end (0-based, half-open), got {start} and {end}"
-                    )
-                if chrom not in genome._lengths:
-                    raise GenomeError(f"{where}: {genome._unknown(chrom)}")
-                length = genome._lengths[chrom]
-                if end > length:
-                    raise GenomeError(f"{where}: end {end} is beyond the end of {chrom} (length {length})")
-                if end > start:
-                    yield Interval(chrom, start, end)
-        except UnicodeDecodeError:
-            raise GenomeError(f"regions BED {bed} is not a text file") from None
-
-
-def n_windows(length: int, window: int, stride: int) -> int:
-    """Number of windows of ``window`` bases, ``stride`` apart, that fit in ``length`` bases."""
-    if window <= 0 or stride <= 0:
-        raise InputError(f"window ({window}) and stride ({stride}) must be positive")
-    return (length - window) // stride + 1 if length >= window else 0
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Windows ``[first_window, first_window + n_windows)`` of ``interval`` and the bases they cover.
-
-    Window j of the interval covers ``[interval.start + j*stride, ... + window)`` (0-based, half-open);
-    ``seq`` holds bases ``[start, start + (n_windows - 1)*stride + window)`` with
-    ``start = interval.start + first_window*stride``.
-    """
-
-    interval: Interval
-    first_window: int
-    n_windows: int
-    start: int
-    seq: bytes
-
-
-def iter_chunks(
-    genome: Genome, interval: Interval, window: int, stride: int, chunk_windows: int
-) -> Iterator[Chunk]:
-    """Consecutive chunks of at most ``chunk_windows`` windows covering every window of ``interval``.
-
-    Coordinates are 0-based, half-open. Bases are fetched one chunk at a time, so memory stays bounded
-    by the chunk size however long the chromosome; neighbouring chunks share ``window - stride`` bases.
-    An interval shorter than one window yields nothing.
-    """
-    if chunk_windows <= 0:
-        raise InputError(f"chunk_windows must be positive, got {chunk_windows}")
-    total = n_windows(len(interval), window, stride)
-    for first in range(0, total, chunk_windows):
-        count = min(chunk_windows, total - first)
-        start = interval.start + first * stride
-        end = start + (count - 1) * stride + window
-        yield Chunk(interval, first, count, start, genome.fetch(interval.chrom, start, end))

@@ -23,7 +23,8 @@ from .bundle import Bundle
 from .devices import resolve_device
 from .errors import InputError
 from .fitting import Log, token_matrix_from_codes
-from .genome import Genome, Interval, iter_chunks
+from .genome import Genome
+from .intervals import Interval, iter_chunks
 from .kernels.encode import INVALID, encode_bases
 from .model import EnhancerLM, MaskedLMHead
 from .tokens import CLS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, SEP_ID, UNK_ID

@@ -18,7 +18,8 @@ import numpy as np
 from . import __version__
 from .bundle import Bundle, check_window
 from .errors import InputError
-from .genome import Chunk, Genome, Interval, iter_chunks, n_windows, select_intervals
+from .genome import Genome
+from .intervals import Chunk, Interval, iter_chunks, n_windows, select_intervals
 from .inference import EnsembleScorer, ScorerSettings
 from .kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
 from .kernels.reduce import bin_window_scores

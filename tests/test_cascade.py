@@ -11,7 +11,8 @@ from ielmscan.cli import app
 from ielmscan.dataset import load_labelled
 from ielmscan.devices import Precision
 from ielmscan.errors import InputError
-from ielmscan.genome import Genome, Interval
+from ielmscan.genome import Genome
+from ielmscan.intervals import Interval
 from ielmscan.inference import ScorerSettings
 from ielmscan.scan import ScanParams, Scanner
 from ielmscan.synthetic import write_fasta

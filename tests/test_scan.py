@@ -13,7 +13,8 @@ import pytest
 
 from ielmscan.bundle import load_bundle
 from ielmscan.devices import Precision
-from ielmscan.genome import Genome, Interval
+from ielmscan.genome import Genome
+from ielmscan.intervals import Interval
 from ielmscan.inference import ScorerSettings
 from ielmscan.kernels.encode import reverse_complement
 from ielmscan.scan import ScanParams, Scanner, default_prefix, run_scan
