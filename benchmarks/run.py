@@ -436,11 +436,12 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
     fasta = write_synthetic_genome(tmp / "e2e.fa", {"chr1": length * 3 // 5, "chr2": length - length * 3 // 5}, seed=3)
     Genome.open(fasta).close()  # build the .fai outside the timings
     batch = args.batch_size
-    settings = {"fp32": Precision.fp32, "auto": Precision.auto}
+    settings = {"fp32": Precision.fp32, "auto": Precision.auto, "auto+compile": Precision.auto}
     resolved_auto = resolve_precision(Precision.auto, device)
 
-    def params(precision: Precision) -> ScanParams:
-        return ScanParams(scorer=ScorerSettings(device=str(device), precision=precision, batch_size=batch))
+    def params(precision: Precision, compile_model: bool = False) -> ScanParams:
+        return ScanParams(scorer=ScorerSettings(device=str(device), precision=precision, batch_size=batch,
+                                                compile=compile_model))
 
     # Same windows, same scores: checked before anything is timed.
     p = ScanParams()  # the scan defaults: window, stride, N policy
@@ -469,22 +470,75 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
             continue
         manifests: list[dict[str, Any]] = []
 
-        def scan(precision: Precision = precision, name: str = name, manifests: list = manifests) -> None:
-            manifests.append(run_scan(fasta, bundle, params(precision), str(tmp / f"e2e-{name}")))
+        compiled = name.endswith("+compile")
+
+        def scan(precision: Precision = precision, name: str = name, manifests: list = manifests,
+                 compiled: bool = compiled) -> None:
+            manifests.append(run_scan(fasta, bundle, params(precision, compiled), str(tmp / f"e2e-{name}")))
 
         with Genome.open(fasta) as genome:  # compile and warm up outside the timing
-            Scanner(bundle, params(precision)).score_interval(genome, Interval("chr1", 0, 20 * p.stride + p.window))
+            Scanner(bundle, params(precision, compiled)).score_interval(
+                genome, Interval("chr1", 0, 2 * batch * p.stride + p.window))
         seconds, times = median_time(scan, reps, warmup=0)
         windows = manifests[-1]["windows_scanned"]
         if windows != ref_windows:
             raise BenchmarkFailure(f"end-to-end: ielmscan scored {windows} windows, the reference {ref_windows}")
-        label = f"auto (= {resolved_auto.value})" if name == "auto" else name
+        label = name.replace("auto", f"auto (= {resolved_auto.value})")
         details[f"ielmscan_{name}"] = {"seconds": times, "windows": windows, "precision": manifests[-1]["parameters"]["precision"]}
         rows.append(Row("end-to-end", f"ielmscan scan {label}, {args.genome_mb:g} Mb", windows / seconds, "windows/s",
                         "pyfaidx + transformers fp32", ref_windows / ref_seconds))
     details["reference"] = {"seconds": ref_times, "windows": ref_windows}
     rows.append(Row("end-to-end", f"reference pipeline fp32, {args.genome_mb:g} Mb", ref_windows / ref_seconds, "windows/s",
                     note="pyfaidx, k-mer strings, vocab dict, BertModel + head, batch " + str(batch)))
+
+
+# -- 5. cascade (--fast) -------------------------------------------------------------------------------
+
+REAL_GENOME = Path(__file__).resolve().parents[2] / "shared" / "data" / "genomes" / "hg38_chr16_186964-397118.fa"
+
+
+def region_recall(full: list[tuple[str, int, int]], fast: list[tuple[str, int, int]]) -> float:
+    """Share of the full scan's regions that overlap at least one --fast region."""
+    if not full:
+        return float("nan")
+    found = sum(any(c == fc and s < fe and fs < e for fc, fs, fe in fast) for c, s, e in full)
+    return found / len(full)
+
+
+def bench_cascade(args: argparse.Namespace, bundle: Bundle, device: torch.device, tmp: Path, rows: list[Row],
+                  details: dict[str, Any]) -> None:
+    if bundle.cascade is None:
+        log("cascade: skipped, the model has no first stage (ielmscan model cascade)")
+        details["skipped"] = "model has no cascade"
+        return
+    source = args.cascade_genome or REAL_GENOME
+    if source.is_file():
+        fasta = Path(shutil.copy(source, tmp / source.name))  # never index inside the shared data folder
+        label = source.name
+    else:
+        fasta = write_synthetic_genome(tmp / "cascade.fa", {"chrC": int(args.genome_mb * 1_000_000)}, seed=9)
+        label = f"synthetic {args.genome_mb:g} Mb (real genome not found)"
+    Genome.open(fasta).close()
+    scorer = ScorerSettings(device=str(device), precision=Precision.auto, batch_size=args.batch_size)
+    manifests: dict[str, dict[str, Any]] = {}
+    times: dict[str, list[float]] = {}
+    for mode in ("full", "fast"):
+        def scan(mode: str = mode) -> None:
+            manifests[mode] = run_scan(fasta, bundle, ScanParams(fast=mode == "fast", scorer=scorer),
+                                       str(tmp / f"cascade-{mode}"))
+        seconds, times[mode] = median_time(scan, args.e2e_repeats, warmup=0)
+    regions = {mode: [tuple(line.split("\t")[:3]) for line in (tmp / f"cascade-{mode}.bed").read_text().splitlines()]
+               for mode in ("full", "fast")}
+    regions = {m: [(c, int(s), int(e)) for c, s, e in r] for m, r in regions.items()}
+    recall = region_recall(regions["full"], regions["fast"])
+    full_s, fast_s = float(np.median(times["full"])), float(np.median(times["fast"]))
+    sent = manifests["fast"]["windows_scanned"] / max(1, manifests["full"]["windows_scanned"])
+    details.update({"genome": label, "seconds": times, "regions": {m: len(r) for m, r in regions.items()},
+                    "share_to_ensemble": sent})
+    rows.append(Row("cascade", f"--fast speed-up, {label}", full_s / fast_s, "x", target=">= 5x",
+                    passed=full_s / fast_s >= 5, note=f"{sent:.1%} of windows reach the transformers"))
+    rows.append(Row("cascade", f"recall of full-scan regions, {label}", recall, "", target=">= 0.99",
+                    passed=recall >= 0.99, note=f"{len(regions['full'])} full-scan regions"))
 
 
 # -- 4. memory ---------------------------------------------------------------------------------------
@@ -620,17 +674,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [default auto]")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per forward pass, end to end [256]")
     parser.add_argument("--repeats", type=int, help="timed repeats per measurement [default 5; quick 2]")
-    parser.add_argument("--sections", default="encoding,model,e2e,memory",
-                        help="comma-separated subset of encoding,model,e2e,memory")
+    parser.add_argument("--sections", default="encoding,model,e2e,cascade,memory",
+                        help="comma-separated subset of encoding,model,e2e,cascade,memory")
+    parser.add_argument("--cascade-genome", type=Path,
+                        help="FASTA for the --fast section [default: the hg38 chr16 piece in ../shared/data]")
     args = parser.parse_args(argv)
     args.genome_mb = args.genome_mb or (0.1 if args.quick else 0.5)
     args.memory_mb = args.memory_mb or (5 if args.quick else 250)
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.e2e_repeats = max(1, min(args.repeats, 2 if args.quick else 3))
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = set(args.sections) - {"encoding", "model", "e2e", "memory"}
+    unknown = set(args.sections) - {"encoding", "model", "e2e", "cascade", "memory"}
     if unknown:
-        parser.error(f"unknown section(s) {sorted(unknown)}: choose from encoding, model, e2e, memory")
+        parser.error(f"unknown section(s) {sorted(unknown)}: choose from encoding, model, e2e, cascade, memory")
     return args
 
 
@@ -655,6 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "model": lambda d: bench_model(args, bundle, device, rows, d),
             "e2e": lambda d: bench_end_to_end(args, bundle, device, tmp, rows, d),
             "memory": lambda d: bench_memory(args, tmp, rows, d),
+            "cascade": lambda d: bench_cascade(args, bundle, device, tmp, rows, d),
         }
         for name in args.sections:
             log(f"== {name} ...")
