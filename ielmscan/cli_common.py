@@ -5,7 +5,9 @@ Nothing heavy (torch, numba) is imported at module level, so ``ielmscan --help``
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -38,11 +40,21 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (a batch scheduler's time limit, ``kill``): unwind so partial outputs are removed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def friendly_errors(func: F) -> F:
     """Turn the library's errors into one line on stderr and exit 1 (never a traceback)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _on_sigterm)
         try:
             return func(*args, **kwargs)
         except IelmscanError as exc:
@@ -52,6 +64,8 @@ def friendly_errors(func: F) -> F:
             raise fail(f"{exc.strerror or exc}{':' if where else ''}{where}") from None
         except KeyboardInterrupt:
             raise fail("interrupted; no outputs were written", 130) from None
+        except Terminated:
+            raise fail("terminated (SIGTERM); no outputs were written", 143) from None
 
     return wrapper  # type: ignore[return-value]
 

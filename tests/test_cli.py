@@ -157,3 +157,26 @@ def test_console_script_runs(genome, bundle_dir, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("c\t0\t400\t")
+
+
+@pytest.mark.slow
+def test_sigterm_mid_scan_exits_143_and_leaves_no_files(bundle_dir, tmp_path):
+    # What a batch scheduler does at a job's time limit.
+    import signal
+    import time
+
+    fasta = write_synthetic_genome(tmp_path / "big.fa", {"chr1": 400_000}, seed=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from ielmscan.cli import main; main()", "scan", str(fasta), "--model",
+         str(bundle_dir), "-o", str(tmp_path / "out"), "--stride", "10", "--chunk-size", "20000", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)  # wait until the scan has started writing its temporary outputs
+    assert proc.poll() is None, "the scan finished before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert "terminated" in err and "Traceback" not in err
+    assert no_outputs(tmp_path)
