@@ -169,8 +169,8 @@ def fit(
         train = (token_matrix(train_seqs, k), token_matrix(train_rc, k), y_train)
         val = (token_matrix(val_seqs, k), token_matrix(val_rc, k), y_val)
         model, history = train_member(member.model, train, val, cfg, log, member.name)
+        prob = predict_member(model, val[0], val[1], device)  # the kept (best) epoch's weights
         member.model = model.cpu().eval()
-        prob = predict_member(member.model, val[0], val[1], torch.device("cpu"))
         val_probs.append(prob)
         report["members"][member.name] = {"history": history, "val": binary_metrics(y_val, prob)}
     weights = np.array(bundle.normalised_weights())
@@ -179,7 +179,6 @@ def fit(
     report["ensemble_val"] = binary_metrics(y_val, ensemble, bundle.threshold)
     report["threshold"] = bundle.threshold
     report["config"] = asdict(cfg)
-    del device
     return report
 
 
