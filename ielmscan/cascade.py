@@ -60,33 +60,64 @@ class Cascade:
         return cls(ks, weights, float(entry["bias"]), float(entry["threshold"]), dict(entry.get("calibration", {})))
 
 
+RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0)
+FOLDS = 3
+
+
+def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
+    """Ridge regression on standardised features, returned in raw-feature units: (coef, bias)."""
+    mean, scale = X.mean(0), X.std(0)
+    scale[scale == 0] = 1.0
+    Z = (X - mean) / scale
+    w = np.linalg.solve(Z.T @ Z + alpha * np.eye(Z.shape[1]), Z.T @ (y - y.mean()))
+    coef = w / scale
+    return coef, float(y.mean() - mean @ coef)
+
+
 def fit_cascade(bundle: Bundle, data: LabelledSequences, recall: float = 0.99, seed: int = 0,
                 device: str = "cpu", ks: tuple[int, ...] = DEFAULT_KS) -> Cascade:
-    """Fit the linear first stage on ``data`` and calibrate it against the bundle's own calls."""
-    from .baselines import KmerBaseline, kmer_spectrum
-    from .fitting import ensemble_probabilities
+    """Distil the ensemble into a linear model on k-mer spectra, then calibrate its threshold.
 
-    baseline = KmerBaseline(ks=ks, seed=seed).fit(data.seqs, data.labels)
-    model = baseline.model
-    # Fold the standardisation into the weights: (x - mean) / scale · coef = x · coef/scale - const.
-    coef = model.coef / model.scale
-    bias = float(model.intercept - np.sum(model.mean * coef))
+    The first stage only has to agree with the ensemble, not with the labels, so it is fitted (ridge
+    regression) to the ensemble's own logits on the training sequences, both strands. The threshold is
+    set on out-of-fold scores, so that ``recall`` of the sequences the ensemble calls pass it.
+    """
+    from .baselines import kmer_spectrum
+    from .fitting import ensemble_probabilities, reverse_complements
+
+    probs, _ = ensemble_probabilities(bundle, data.seqs, device)
+    called = probs >= bundle.threshold
+    if not called.any():
+        raise BundleError("the ensemble calls none of the training sequences: cannot calibrate the cascade")
+    target = np.log(np.clip(probs, 1e-6, 1 - 1e-6) / np.clip(1 - probs, 1e-6, 1))
+    n = len(data.seqs)
+    X = np.vstack([kmer_spectrum(data.seqs, ks), kmer_spectrum(reverse_complements(data.seqs), ks)]).astype(np.float64)
+    y = np.tile(target, 2)
+    fold = np.tile(np.random.default_rng(seed).permutation(n) % FOLDS, 2)  # a sequence and its RC stay together
+    best: tuple[float, float, np.ndarray] | None = None
+    for alpha in RIDGE_ALPHAS:
+        oof = np.empty(2 * n)
+        for f in range(FOLDS):
+            coef, bias = _ridge(X[fold != f], y[fold != f], alpha)
+            oof[fold == f] = X[fold == f] @ coef + bias
+        error = float(np.mean((oof - y) ** 2))
+        if best is None or error < best[0]:
+            best = (error, alpha, oof[:n])
+    error, alpha, oof_forward = best
+    coef, bias = _ridge(X, y, alpha)
+    threshold = float(np.quantile(oof_forward[called], 1.0 - recall, method="lower"))
     weights = np.zeros((len(ks), 4 ** max(ks)), dtype=np.float32)
     start = 0
     for row, k in enumerate(ks):
         weights[row, : 4**k] = coef[start : start + 4**k]
         start += 4**k
-    logits = kmer_spectrum(data.seqs, ks).astype(np.float64) @ coef + bias
-    probs, _ = ensemble_probabilities(bundle, data.seqs, device)
-    called = probs >= bundle.threshold
-    if not called.any():
-        raise BundleError("the ensemble calls none of the training sequences: cannot calibrate the cascade")
-    threshold = float(np.quantile(logits[called], 1.0 - recall, method="lower"))
     calibration = {
+        "method": "ridge regression on the ensemble's logits (both strands); threshold on out-of-fold scores",
         "target_recall": recall,
-        "training_recall": float(np.mean(logits[called] >= threshold)),
-        "training_pass_fraction": float(np.mean(logits >= threshold)),
-        "training_sequences": len(data.seqs),
-        "l2": baseline.l2_,
+        "training_recall": float(np.mean(oof_forward[called] >= threshold)),
+        "training_pass_fraction": float(np.mean(oof_forward >= threshold)),
+        "training_sequences": n,
+        "alpha": alpha,
+        "oof_r2": float(1 - error / np.var(y)),
     }
     return Cascade(list(ks), weights, bias, threshold, calibration)
