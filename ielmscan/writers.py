@@ -122,6 +122,9 @@ def _bin_edges(start: int, end: int, stride: int, n_values: int) -> tuple[np.nda
     return starts, np.minimum(starts + stride, end)
 
 
+_ENTRIES_PER_CALL = 65_536  # bins handed to pyBigWig per call
+
+
 class BigWigWriter:
     """Stream stride-bin scores into a bigWig whose header lists ``chrom_sizes`` in the given order.
 
@@ -168,12 +171,23 @@ class BigWigWriter:
                 "header's chromosome order and increase in position without overlap"
             )
         self._last = (key, max(end, last_end) if key == last_key else end)
-        keep = np.isfinite(values)
-        n = int(keep.sum())
-        if n:
-            self._bw.addEntries(
-                [chrom] * n, starts[keep].tolist(), ends=ends[keep].tolist(), values=values[keep].tolist()
-            )
+        # Runs of finite bins go in as fixed-step entries straight from NumPy, a slice at a time: no
+        # Python list per bin, so memory stays flat however long the chromosome is. A last bin cut
+        # short by the interval's end is written on its own with its true end.
+        finite = np.flatnonzero(np.isfinite(values))
+        if not finite.size:
+            return
+        breaks = np.flatnonzero(np.diff(finite) != 1)
+        run_starts = np.r_[finite[0], finite[breaks + 1]]
+        run_ends = np.r_[finite[breaks], finite[-1]] + 1
+        for a, b in zip(run_starts.tolist(), run_ends.tolist()):
+            full = b if ends[b - 1] - starts[b - 1] == stride else b - 1
+            for s in range(a, full, _ENTRIES_PER_CALL):
+                e = min(s + _ENTRIES_PER_CALL, full)
+                self._bw.addEntries(chrom, int(starts[s]), values=values[s:e], span=stride, step=stride)
+            if full < b:
+                self._bw.addEntries([chrom], [int(starts[b - 1])], ends=[int(ends[b - 1])],
+                                    values=[float(values[b - 1])])
 
     def close(self) -> None:
         """Finish the file (writes the index and zoom levels); safe to call twice."""
