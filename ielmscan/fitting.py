@@ -42,6 +42,16 @@ class TrainConfig:
     threshold_metric: str = "acc"  # what the ensemble threshold maximises on validation
 
 
+def warmup_then_linear_decay(optimizer: torch.optim.Optimizer, total_steps: int,
+                             warmup_fraction: float) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate rising linearly over the first ``warmup_fraction`` of the steps, then falling to zero."""
+    warmup = max(1, int(warmup_fraction * total_steps))
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / max(1, total_steps - warmup))),
+    )
+
+
 def token_matrix(seqs: list[str], k: int) -> torch.Tensor:
     """(N, L-k+3) int64 token ids: [CLS], the L-k+1 k-mers, [SEP]; all sequences L bases long."""
     codes = encode_bases("".join(seqs).encode()).reshape(len(seqs), len(seqs[0]))
@@ -96,16 +106,13 @@ def train_member(
     n = len(fwd)
     steps_per_epoch = max(1, -(-n // cfg.batch_size))
     total = steps_per_epoch * cfg.epochs
-    warmup = max(1, int(cfg.warmup_fraction * total))
     decay, no_decay = [], []
     for pname, p in model.named_parameters():
         (no_decay if p.ndim < 2 or "norm" in pname else decay).append(p)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
     )
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
-    )
+    schedule = warmup_then_linear_decay(optimizer, total, cfg.warmup_fraction)
     best_auc, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     history: list[dict[str, float]] = []
     for epoch in range(1, cfg.epochs + 1):

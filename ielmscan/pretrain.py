@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .bundle import Bundle
 from .devices import resolve_device
 from .errors import InputError
-from .fitting import Log, token_matrix_from_codes
+from .fitting import Log, token_matrix_from_codes, warmup_then_linear_decay
 from .genome import Genome
 from .intervals import Interval, iter_chunks
 from .kernels.encode import INVALID, encode_bases
@@ -119,10 +119,7 @@ def pretrain_member(model: EnhancerLM, windows: np.ndarray, cfg: PretrainConfig,
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(fwd)
     total = max(1, -(-n // cfg.batch_size)) * cfg.epochs
-    warmup = max(1, int(cfg.warmup_fraction * total))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
-    )
+    schedule = warmup_then_linear_decay(optimizer, total, cfg.warmup_fraction)
     history = []
     for epoch in range(1, cfg.epochs + 1):
         started = time.perf_counter()
