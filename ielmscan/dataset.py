@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .kernels.encode import reverse_complement
 
 
 @dataclass
@@ -56,13 +57,9 @@ def load_labelled(pos: str | Path, neg: str | Path) -> LabelledSequences:
     return LabelledSequences([r[0] for r in records], [r[1] for r in records], np.array([r[2] for r in records]))
 
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
-
-
 def canonical(seq: str) -> str:
-    """The lexicographically smaller of a sequence and its reverse complement."""
-    rc = seq.translate(_COMPLEMENT)[::-1]
-    return min(seq, rc)
+    """The lexicographically smaller of a sequence and its reverse complement (IUPAC codes complemented)."""
+    return min(seq, reverse_complement(seq.encode()).decode())
 
 
 def duplicate_groups(seqs: Sequence[str]) -> np.ndarray:

@@ -82,3 +82,8 @@ def test_training_sequences_must_have_the_window_length(tmp_path):
     data = load_labelled(tmp_path / "p.fa", tmp_path / "n.fa")
     with pytest.raises(InputError, match="p2: 150 bp"):
         check_lengths(data, 200, "training data")
+
+
+def test_ambiguity_codes_are_complemented_when_grouping():
+    # R (A/G) pairs with Y (C/T): "ACR" and its reverse complement "YGT" are one group.
+    assert canonical("YGT") == canonical("ACR")
