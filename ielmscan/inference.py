@@ -31,6 +31,19 @@ class ScorerSettings:
     compile: bool = False  # torch.compile the encoders (fixed batch shapes; pays off on long scans)
 
 
+def batch_bucket(rows: int, full: int, smallest: int = 16) -> int:
+    """Rows to pad a batch of ``rows`` to: the next power-of-two multiple of ``smallest``, at most ``full``.
+
+    oneDNN (behind CPU matmuls) caches a compiled primitive per input shape, up to 1024 of them, and never
+    frees them: with the last batch of every chunk a new size, memory grew ~10 MB per Mb scanned. Bucketed
+    shapes keep the cache to a handful of entries per member, at the cost of a few padded rows per chunk.
+    """
+    size = smallest
+    while size < rows:
+        size *= 2
+    return min(max(size, rows), max(full, rows))
+
+
 class EnsembleScorer:
     """Scores windows cut from per-base token ids with every member of a bundle."""
 
@@ -103,10 +116,10 @@ class EnsembleScorer:
         """(B, tokens) k-mer ids → (B,) float32 probabilities; adds [CLS] and [SEP] around each row."""
         rows = kmer_ids.shape[0]
         full = self.settings.batch_size * (2 if self.settings.reverse_complement else 1)
-        if self.settings.compile and rows < full:
-            # Pad to the one shape the compiled encoder was built for, instead of recompiling.
-            pad = full - rows
-            kmer_ids = torch.cat([kmer_ids, kmer_ids[:1].expand(pad, -1)])
+        # The compiled encoder was built for one shape; eager kernels only see a few bucket sizes.
+        padded = full if self.settings.compile else batch_bucket(rows, full)
+        if rows < padded:
+            kmer_ids = torch.cat([kmer_ids, kmer_ids[:1].expand(padded - rows, -1)])
         cls = torch.full((kmer_ids.shape[0], 1), CLS_ID, dtype=kmer_ids.dtype, device=kmer_ids.device)
         sep = torch.full_like(cls, SEP_ID)
         rows_in = torch.cat([cls, kmer_ids, sep], dim=1)

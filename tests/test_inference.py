@@ -118,3 +118,26 @@ def test_compiled_encoders_give_the_same_scores(bundle, sequence):
         eager.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
         atol=1e-5,
     )
+
+
+def test_batch_bucket_is_a_power_of_two_multiple_capped_at_the_full_batch():
+    from ielmscan.inference import batch_bucket
+
+    assert [batch_bucket(r, 512) for r in (1, 16, 17, 33, 100, 300, 512)] == [16, 16, 32, 64, 128, 512, 512]
+    assert batch_bucket(20, 24) == 24  # never beyond a full batch
+    assert batch_bucket(40, 24) == 40  # nor below the rows given
+
+
+def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle, sequence):
+    # oneDNN keeps a primitive per input shape and never frees it: memory grew with every new
+    # last-batch size until batches were bucketed.
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
+    shapes = set()
+    hook = scorer.models[0].encoder.register_forward_pre_hook(lambda _, args: shapes.add(tuple(args[0].shape)))
+    reference = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    for n in range(1, 11):
+        got = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(n))
+        np.testing.assert_allclose(got, reference[:n], atol=1e-6)  # padding rows never leak into scores
+    hook.remove()
+    assert len(shapes) == 1  # 2..8 rows all padded to the full batch of 4 windows × 2 strands
