@@ -36,10 +36,20 @@ def test_default_model_provenance_names_its_training_data(bundle):
     assert bundle.provenance["command"].startswith("ielmscan train")
 
 
+def test_default_model_ships_a_strong_vs_weak_second_stage(bundle):
+    layer2 = bundle.layer2
+    assert layer2 is not None, "the default model must carry layer 2 (strong vs weak)"
+    assert layer2.ks == [3, 4, 5, 6] and layer2.window == bundle.window
+    assert [entry["file"] for entry in layer2.provenance["data"]] == ["train_strong.fa", "train_weak.fa"]
+
+
 @pytest.mark.skipif(not DATA.is_dir(), reason="iEnhancer-2L training data not present")
-def test_default_model_reproduces_its_recorded_probabilities(bundle):
-    records = dict(read_fasta(DATA / "train_enhancer.fa")) | dict(read_fasta(DATA / "train_nonenhancer.fa"))
-    reference = bundle.provenance["reference_predictions"]
+@pytest.mark.parametrize("stage, files", [("layer1", ("train_enhancer.fa", "train_nonenhancer.fa")),
+                                          ("layer2", ("train_strong.fa", "train_weak.fa"))])
+def test_default_model_reproduces_its_recorded_probabilities(bundle, stage, files):
+    model = bundle if stage == "layer1" else bundle.layer2
+    records = dict(read_fasta(DATA / files[0])) | dict(read_fasta(DATA / files[1]))
+    reference = model.provenance["reference_predictions"]
     assert len(reference) >= 6
-    probs, _ = ensemble_probabilities(bundle, [records[r["id"]].upper() for r in reference])
+    probs, _ = ensemble_probabilities(model, [records[r["id"]].upper() for r in reference])
     np.testing.assert_allclose(probs, [r["probability"] for r in reference], atol=1e-4)
