@@ -93,8 +93,9 @@ def scan(
                                 rich_help_panel=PERF)
     ] = Precision.auto,
     batch_size: Annotated[
-        int, typer.Option("--batch-size", "-b", min=1, help="Windows per forward pass.", rich_help_panel=PERF)
-    ] = 256,
+        Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
+                                    help="Windows per forward pass. [default: 64 on CPU, 1024 on GPU]")
+    ] = None,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1000, help="Bases read and encoded at a time (bounds memory).",
                           rich_help_panel=PERF)

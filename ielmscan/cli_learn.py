@@ -94,7 +94,9 @@ def predict(
     device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
                                         rich_help_panel=PERF)] = "auto",
     precision: Annotated[Precision, typer.Option("--precision", rich_help_panel=PERF)] = Precision.fp32,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=PERF)] = 256,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False,
+                                                      help="Windows per forward pass. [default: 64 on CPU, 1024 on GPU]",
+                                                      rich_help_panel=PERF)] = None,
 ) -> None:
     """Classify sequences: one TSV row per record (probability, per-member probabilities, label)."""
     from .inference import ScorerSettings

@@ -257,7 +257,7 @@ def _manifest(
             **{k: v for k, v in asdict(params).items() if k != "scorer"},
             "threshold": scanner.threshold,
             "reverse_complement": params.scorer.reverse_complement,
-            "batch_size": params.scorer.batch_size,
+            "batch_size": scanner.scorer.batch_size,
             "compile": params.scorer.compile,
             "device": str(scanner.scorer.device),
             "precision": scanner.scorer.precision.value,

@@ -141,3 +141,8 @@ def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle
         np.testing.assert_allclose(got, reference[:n], atol=1e-6)  # padding rows never leak into scores
     hook.remove()
     assert len(shapes) == 1  # 2..8 rows all padded to the full batch of 4 windows × 2 strands
+
+
+def test_batch_size_defaults_to_a_small_batch_on_cpu(bundle):
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu")).batch_size == 64
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=8)).batch_size == 8
