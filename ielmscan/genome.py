@@ -27,7 +27,7 @@ from ielmscan.paths import can_create_files as _can_create_files
 
 __all__ = ["Genome", "default_index_cache_dir"]
 
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 _WHITESPACE = b" \t\r\n"
 # htslib's warning (fai_insert_index) for a record whose name it has already indexed.
 _DUPLICATE_WARNING = re.compile(r'Ignoring duplicate sequence "(.*)" at byte offset \d+')
@@ -181,7 +181,7 @@ def _check_fasta_file(path: Path) -> bool:
         raise GenomeError(f"cannot read FASTA {path}: {exc.strerror}") from exc
     if size == 0:
         raise GenomeError(f"FASTA file {path} is empty")
-    compressed = head.startswith(_GZIP_MAGIC)
+    compressed = head.startswith(GZIP_MAGIC)
     if compressed:
         if not _is_bgzf_header(head):
             raise GenomeError(

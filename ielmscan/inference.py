@@ -44,10 +44,12 @@ def batch_bucket(rows: int, full: int, smallest: int = 16) -> int:
     frees them: with the last batch of every chunk a new size, memory grew ~10 MB per Mb scanned. Bucketed
     shapes keep the cache to a handful of entries per member, at the cost of a few padded rows per chunk.
     """
+    if rows >= full:
+        return rows
     size = smallest
     while size < rows:
         size *= 2
-    return min(max(size, rows), max(full, rows))
+    return min(size, full)
 
 
 class EnsembleScorer:

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ielmscan.errors import GenomeError, InputError
-from ielmscan.genome import Genome
+from ielmscan.genome import GZIP_MAGIC, Genome
 
 __all__ = ["Chunk", "Interval", "iter_chunks", "n_windows", "select_intervals"]
-
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
@@ -51,8 +49,7 @@ def select_intervals(
     """
     order = {name: i for i, (name, _) in enumerate(genome.chroms)}
     for name in [*(chroms or ()), *(exclude or ())]:
-        if name not in order:
-            raise GenomeError(genome._unknown(name))
+        genome.length(name)  # names a sequence of this genome, or GenomeError listing the valid ones
     keep = set(chroms) if chroms else set(order)  # None or empty: no restriction
     keep -= set(exclude or ())
     if regions_bed is None:
@@ -75,7 +72,7 @@ def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
     """Non-empty BED intervals, checked against the genome; GenomeError names file:line."""
     try:
         with open(bed, "rb") as probe:
-            gz = probe.read(2) == _GZIP_MAGIC
+            gz = probe.read(2) == GZIP_MAGIC
         fh = gzip.open(bed, "rt") if gz else open(bed, encoding="utf-8")
     except IsADirectoryError:
         raise GenomeError(f"regions BED {bed} is a directory: give a BED file") from None
@@ -102,9 +99,10 @@ def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
                     raise GenomeError(
                         f"{where}: need 0 <= start <= end (0-based, half-open), got {start} and {end}"
                     )
-                if chrom not in genome._lengths:
-                    raise GenomeError(f"{where}: {genome._unknown(chrom)}")
-                length = genome._lengths[chrom]
+                try:
+                    length = genome.length(chrom)
+                except GenomeError as exc:
+                    raise GenomeError(f"{where}: {exc}") from None
                 if end > length:
                     raise GenomeError(f"{where}: end {end} is beyond the end of {chrom} (length {length})")
                 if end > start:
