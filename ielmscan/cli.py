@@ -12,7 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli_common import INPUT, MODEL, OUTPUT, PERF, SCAN, app, friendly_errors, load_model, progress_bar
+from .cli_common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, app, friendly_errors,
+                         load_model, progress_bar)
 from .devices import Precision
 
 __all__ = ["app", "main"]
@@ -43,15 +44,11 @@ def scan(
             exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
         ),
     ] = None,
-    model: Annotated[
-        Optional[Path],
-        typer.Option("--model", "-m", help="Model bundle directory [default: the bundled trained model].",
-                     file_okay=False, rich_help_panel=MODEL),
-    ] = None,
+    model: ModelDir = None,
     threshold: Annotated[
         Optional[float],
         typer.Option("--threshold", "-t", min=0.0, max=1.0,
-                     help="Bin score at or above which bins form regions [default: the model's threshold].",
+                     help="Bin score at or above which bins form regions \\[default: the model's threshold].",
                      rich_help_panel=MODEL),
     ] = None,
     window: Annotated[
@@ -79,23 +76,18 @@ def scan(
         Optional[str],
         typer.Option("--output", "-o", metavar="PREFIX",
                      help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; '-' streams the BED to stdout "
-                          "and writes nothing else [default: FASTA name + .ielmscan, in the current folder].",
+                          "and writes nothing else \\[default: FASTA name + .ielmscan, in the current folder].",
                      rich_help_panel=OUTPUT),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
     ] = False,
-    device: Annotated[
-        str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)
-    ] = "auto",
+    device: Device = "auto",
     precision: Annotated[
         Precision, typer.Option("--precision", help="bf16 autocast where the device does it natively (auto), or force one.",
                                 rich_help_panel=PERF)
     ] = Precision.auto,
-    batch_size: Annotated[
-        Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
-                                    help="Windows per forward pass. [default: 64 on CPU, 1024 on GPU]")
-    ] = None,
+    batch_size: ScoringBatch = None,
     chunk_size: Annotated[
         int, typer.Option("--chunk-size", min=1000, help="Bases read and encoded at a time (bounds memory).",
                           rich_help_panel=PERF)

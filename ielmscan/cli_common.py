@@ -33,6 +33,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 INPUT, MODEL, SCAN, OUTPUT, PERF = "Input", "Model", "Scanning", "Output", "Performance"
 
+# Options several commands share, declared once so their names and help cannot drift apart.
+ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=False, rich_help_panel=MODEL,
+                                                  help="Model bundle directory \\[default: the bundled trained model].")]
+Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
+ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
+                                                     help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
+
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one line on stderr and return the exit to raise."""

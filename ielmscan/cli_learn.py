@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import INPUT, MODEL, OUTPUT, PERF, SCAN, app, fail, friendly_errors, load_model, parse_ks
+from .cli_common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, app, fail, friendly_errors,
+                         load_model, parse_ks)
 from .devices import Precision
 
 
@@ -48,8 +49,7 @@ def train(
                                                       dir_okay=False, rich_help_panel=OUTPUT)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for weights, splits and batches.",
                                       rich_help_panel=TRAIN)] = 0,
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
-                                        rich_help_panel=PERF)] = "cpu",
+    device: Device = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train an ensemble on labelled sequences: every member, then the decision threshold."""
@@ -80,9 +80,7 @@ def train(
 def predict(
     fasta: Annotated[Path, typer.Argument(help="Sequences to classify (FASTA, any lengths).", exists=True,
                                           dir_okay=False, rich_help_panel=INPUT)],
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model bundle directory [default: the "
-                                                  "bundled trained model].", file_okay=False,
-                                                  rich_help_panel=MODEL)] = None,
+    model: ModelDir = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="TSV", help="Where to write the table "
                                         "('-' = stdout).", rich_help_panel=OUTPUT)] = "-",
     stride: Annotated[int, typer.Option("--stride", "-s", min=1, help="Step between windows in records longer "
@@ -91,12 +89,9 @@ def predict(
                                               "N/IUPAC bases than this.", rich_help_panel=SCAN)] = 0.1,
     rc: Annotated[bool, typer.Option("--rc/--no-rc", help="Average with the reverse complement.",
                                      rich_help_panel=SCAN)] = True,
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
-                                        rich_help_panel=PERF)] = "auto",
+    device: Device = "auto",
     precision: Annotated[Precision, typer.Option("--precision", rich_help_panel=PERF)] = Precision.fp32,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False,
-                                                      help="Windows per forward pass. [default: 64 on CPU, 1024 on GPU]",
-                                                      rich_help_panel=PERF)] = None,
+    batch_size: ScoringBatch = None,
 ) -> None:
     """Classify sequences: one TSV row per record (probability, per-member probabilities, label)."""
     from .inference import ScorerSettings
@@ -137,8 +132,7 @@ def pretrain(
     max_windows: Annotated[int, typer.Option("--max-windows", min=1, help="Uniform sample of at most this many "
                                              "windows.", rich_help_panel=TRAIN)] = 100_000,
     seed: Annotated[int, typer.Option("--seed", rich_help_panel=TRAIN)] = 0,
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
-                                        rich_help_panel=PERF)] = "auto",
+    device: Device = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Masked-language-model pretraining of the members on genome windows (a starting point for `train --init`)."""
@@ -168,15 +162,12 @@ def evaluate(
                                       rich_help_panel=INPUT)],
     neg: Annotated[Path, typer.Option("--neg", help="Negative sequences, FASTA.", exists=True, dir_okay=False,
                                       rich_help_panel=INPUT)],
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model bundle directory [default: the "
-                                                  "bundled trained model].", file_okay=False,
-                                                  rich_help_panel=MODEL)] = None,
+    model: ModelDir = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, roc.png and "
                                                    "pr.png.", file_okay=False, rich_help_panel=OUTPUT)] = None,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Add the GC and k-mer baselines "
                                             "(5-fold CV on these sequences).", rich_help_panel=MODEL)] = True,
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.",
-                                        rich_help_panel=PERF)] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Metrics of a model on labelled sequences (Acc, Sn, Sp, MCC, AUROC, AUPRC, F1) beside two baselines."""
     import json

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import friendly_errors, load_model, model_app, parse_ks
+from .cli_common import Device, friendly_errors, load_model, model_app, parse_ks
 
 
 @model_app.command("init")
@@ -59,7 +59,7 @@ def model_cascade(
                                       dir_okay=False)],
     recall: Annotated[float, typer.Option("--recall", min=0.5, max=1.0, help="Share of the ensemble's calls on "
                                           "the training data that must pass the first stage.")] = 0.99,
-    device: Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: Device = "auto",
 ) -> None:
     """Fit and calibrate the linear k-mer first stage that `scan --fast` uses, and store it in a bundle."""
     from .bundle import load_bundle, save_bundle
@@ -78,7 +78,7 @@ def model_cascade(
 @friendly_errors
 def model_info(
     bundle_dir: Annotated[
-        Optional[Path], typer.Argument(help="Bundle directory [default: the bundled trained model].")
+        Optional[Path], typer.Argument(help="Bundle directory \\[default: the bundled trained model].")
     ] = None,
 ) -> None:
     """Print a bundle's members, sizes, threshold and provenance."""
