@@ -527,9 +527,9 @@ def bench_cascade(args: argparse.Namespace, bundle: Bundle, device: torch.device
             manifests[mode] = run_scan(fasta, bundle, ScanParams(fast=mode == "fast", scorer=scorer),
                                        str(tmp / f"cascade-{mode}"))
         seconds, times[mode] = median_time(scan, args.e2e_repeats, warmup=0)
-    regions = {mode: [tuple(line.split("\t")[:3]) for line in (tmp / f"cascade-{mode}.bed").read_text().splitlines()]
+    regions = {mode: [(c, int(s), int(e)) for c, s, e, *_ in
+                      (line.split("\t") for line in (tmp / f"cascade-{mode}.bed").read_text().splitlines())]
                for mode in ("full", "fast")}
-    regions = {m: [(c, int(s), int(e)) for c, s, e in r] for m, r in regions.items()}
     recall = region_recall(regions["full"], regions["fast"])
     full_s, fast_s = float(np.median(times["full"])), float(np.median(times["fast"]))
     sent = manifests["fast"]["windows_scanned"] / max(1, manifests["full"]["windows_scanned"])
@@ -663,6 +663,9 @@ def result_path(out: Path, quick: bool) -> Path:
     return path
 
 
+SECTIONS = ("encoding", "model", "e2e", "cascade", "memory")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and fewer repeats (a few minutes on 2 cores)")
@@ -674,8 +677,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [default auto]")
     parser.add_argument("--batch-size", type=int, default=256, help="windows per forward pass, end to end [256]")
     parser.add_argument("--repeats", type=int, help="timed repeats per measurement [default 5; quick 2]")
-    parser.add_argument("--sections", default="encoding,model,e2e,cascade,memory",
-                        help="comma-separated subset of encoding,model,e2e,cascade,memory")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
     parser.add_argument("--cascade-genome", type=Path,
                         help="FASTA for the --fast section [default: the hg38 chr16 piece in ../shared/data]")
     args = parser.parse_args(argv)
@@ -684,9 +686,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args.repeats = args.repeats or (2 if args.quick else 5)
     args.e2e_repeats = max(1, min(args.repeats, 2 if args.quick else 3))
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = set(args.sections) - {"encoding", "model", "e2e", "cascade", "memory"}
+    unknown = set(args.sections) - set(SECTIONS)
     if unknown:
-        parser.error(f"unknown section(s) {sorted(unknown)}: choose from encoding, model, e2e, cascade, memory")
+        parser.error(f"unknown section(s) {sorted(unknown)}: choose from {', '.join(SECTIONS)}")
     return args
 
 
