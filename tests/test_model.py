@@ -1,7 +1,10 @@
 import pytest
 import torch
+import torch.nn.functional as F
 
-from ielmscan.model import EnhancerLM, MemberConfig, count_parameters, forward_flops
+import ielmscan.model as model_module
+
+from ielmscan.model import EnhancerLM, MemberConfig, blocked_attention, count_parameters, forward_flops
 from ielmscan.tokens import CLS_ID, PAD_ID, SEP_ID
 
 
@@ -84,3 +87,21 @@ def test_fast_and_masked_pooling_agree():
     expected = torch.stack([model.encoder(odd)[i][keep[i]].mean(0) for i in range(3)])
     assert torch.allclose(model.pooled(odd), expected, atol=1e-6)
     assert torch.allclose(model.pooled(ids), states[:, 1:-1].mean(1), atol=1e-6)
+
+
+@pytest.mark.parametrize("block_bytes", [1, 3 * 30 * 30 * 4, 1 << 30])
+def test_blocked_attention_equals_fused_attention(monkeypatch, block_bytes):
+    # One head per block, a block that does not divide the 10 heads, and all heads at once.
+    monkeypatch.setattr(model_module, "ATTENTION_BLOCK_BYTES", block_bytes)
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(5, 2, 30, 16) for _ in range(3))
+    assert torch.allclose(blocked_attention(q, k, v), F.scaled_dot_product_attention(q, k, v), atol=1e-6)
+
+
+def test_cpu_inference_and_fused_attention_give_the_same_scores(monkeypatch):
+    model = make()
+    ids = random_ids(5, 60)
+    blocked = model(ids)
+    monkeypatch.setattr(model_module, "blocked_attention", lambda *_: pytest.fail("blocked path taken"))
+    padded = torch.cat([ids, torch.full((5, 3), PAD_ID)], dim=1)  # a mask sends attention to the fused kernel
+    assert torch.allclose(model(padded), blocked, atol=1e-5)
