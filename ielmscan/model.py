@@ -75,10 +75,10 @@ ATTENTION_BLOCK_BYTES = 2 << 20
 def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """softmax(q kᵀ / √d) v for (B, heads, T, d) tensors without a mask, a block of heads at a time.
 
-    PyTorch's fused CPU kernel tiles for long heads; with d = 16 and T ≈ 200 it spends most of its time
-    on overhead (benchmarks/run.py: attention was 48 % of an fp32 forward pass, 61 % under bf16, where it
-    stays in fp32). Two batched matrix products around an in-cache softmax run 1.2x (fp32) to 1.4x
-    (bf16) faster end to end on the same scores.
+    PyTorch's fused CPU kernel is tiled for long heads; with d = 16 and T ≈ 200 it took 48 % of the
+    default ensemble's fp32 forward pass and 61 % under bf16 (torch.profiler), gaining nothing from bf16.
+    Two batched matrix products around an in-cache softmax make that forward pass 1.4x faster under bf16
+    (level in fp32) at the same scores.
     """
     batch, heads, length, dim = q.shape
     q3 = (q * dim**-0.5).reshape(batch * heads, length, dim)
