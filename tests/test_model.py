@@ -3,7 +3,6 @@ import torch
 import torch.nn.functional as F
 
 import ielmscan.model as model_module
-
 from ielmscan.model import EnhancerLM, MemberConfig, blocked_attention, count_parameters, forward_flops
 from ielmscan.tokens import CLS_ID, PAD_ID, SEP_ID
 
