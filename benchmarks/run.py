@@ -40,7 +40,7 @@ from ielmscan.convert import bert_config, to_bert_state_dict
 from ielmscan.devices import Precision, native_bf16, resolve_device, resolve_precision
 from ielmscan.genome import Genome
 from ielmscan.intervals import Interval, n_windows
-from ielmscan.inference import CPU_BATCH, GPU_BATCH, ScorerSettings
+from ielmscan.inference import ScorerSettings, default_batch_size
 from ielmscan.model import forward_flops
 from ielmscan.scan import Scanner, ScanParams, run_scan
 from ielmscan.synthetic import synthetic_sequence, write_synthetic_genome
@@ -698,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     device = resolve_device(args.device)
     # Both pipelines run at the batch size a user of `ielmscan scan` gets by default on this device.
-    args.batch_size = args.batch_size or (GPU_BATCH if device.type == "cuda" else CPU_BATCH)
+    args.batch_size = args.batch_size or default_batch_size(device)
     model_path = args.model or default_bundle_path()
     if model_path is None:
         sys.exit("no model: give --model DIR (this installation ships no default model)")

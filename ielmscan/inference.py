@@ -28,6 +28,11 @@ CPU_BATCH = 64
 GPU_BATCH = 1024
 
 
+def default_batch_size(device: torch.device) -> int:
+    """Windows per forward pass when the user gives none: :data:`GPU_BATCH` on CUDA, else :data:`CPU_BATCH`."""
+    return GPU_BATCH if device.type == "cuda" else CPU_BATCH
+
+
 @dataclass
 class ScorerSettings:
     device: str = "auto"
@@ -62,7 +67,7 @@ class EnsembleScorer:
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
-        self.batch_size = settings.batch_size or (GPU_BATCH if self.device.type == "cuda" else CPU_BATCH)
+        self.batch_size = settings.batch_size or default_batch_size(self.device)
         self.models = [m.model.to(self.device).eval() for m in bundle.members]
         self.weights = bundle.normalised_weights()
         self.ks = bundle.ks

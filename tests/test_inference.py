@@ -4,7 +4,7 @@ import torch
 
 from ielmscan.devices import Precision, resolve_device, resolve_precision
 from ielmscan.errors import InputError
-from ielmscan.inference import EnsembleScorer, ScorerSettings
+from ielmscan.inference import CPU_BATCH, GPU_BATCH, EnsembleScorer, ScorerSettings, default_batch_size
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement, reverse_complement_codes
 from ielmscan.tokens import CLS_ID, SEP_ID, kmers_to_ids, seq_to_kmers
 
@@ -100,6 +100,13 @@ def test_device_and_precision_choices():
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="no CUDA"):
             resolve_device("cuda:0")
+
+
+def test_batch_size_defaults_per_device(bundle):
+    assert default_batch_size(torch.device("cuda", 0)) == GPU_BATCH
+    assert default_batch_size(torch.device("cpu")) == CPU_BATCH
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu")).batch_size == CPU_BATCH
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=5)).batch_size == 5
 
 
 def test_batch_size_must_be_positive(bundle):
