@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ielmscan.cli import app, main
+from ielmscan.inference import CPU_BATCH, GPU_BATCH
 from ielmscan.synthetic import write_fasta, write_synthetic_genome
 
 from bundles import random_bundle
@@ -46,7 +47,7 @@ def test_help_lists_commands_and_panels():
 
 @pytest.mark.parametrize("command, default", [
     (["scan"], "[default: the bundled trained model]"),
-    (["scan"], "[default: 64 on CPU, 1024 on GPU]"),
+    (["scan"], f"[default: {CPU_BATCH} on CPU, {GPU_BATCH} on GPU]"),  # the help text spells the scorer's defaults
     (["predict"], "[default: the bundled trained model]"),
     (["model", "info"], "[default: the bundled trained model]"),
 ])
