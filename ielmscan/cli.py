@@ -96,6 +96,11 @@ def scan(
         bool, typer.Option("--compile/--no-compile", help="torch.compile the encoders: seconds to minutes of "
                            "start-up, faster on long scans.", rich_help_panel=PERF)
     ] = False,
+    threads: Annotated[
+        Optional[int], typer.Option("--threads", "-@", min=1, show_default=False, rich_help_panel=PERF,
+                                    help="CPU threads for scoring (batches run side by side) \\[default: torch's count: "
+                                         "the cores, or OMP_NUM_THREADS]")
+    ] = None,
 ) -> None:
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
     if stride > window:
@@ -116,7 +121,7 @@ def scan(
     params = ScanParams(
         window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size, fast=fast,
         scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
-                              compile=compile_model),
+                              compile=compile_model, threads=threads),
     )
     prefix = output if output is not None else default_prefix(fasta)
     manifest = run_scan(

@@ -259,6 +259,8 @@ def _manifest(
             "reverse_complement": params.scorer.reverse_complement,
             "batch_size": scanner.scorer.batch_size,
             "compile": params.scorer.compile,
+            "scoring_workers": scanner.scorer.workers,
+            "threads_per_worker": scanner.scorer.threads_per_worker,
             "device": str(scanner.scorer.device),
             "precision": scanner.scorer.precision.value,
         },

@@ -76,6 +76,7 @@ def test_version():
         (["--max-n-frac", "-0.1"], "--max-n-frac"),
         (["--window", "400"], "--window"),  # longer than the members' positions allow
         (["--precision", "fp8"], "--precision"),
+        (["--threads", "0"], "--threads"),
     ],
 )
 def test_bad_options_exit_2_and_name_the_option(genome, bundle_dir, tmp_path, args, option):
@@ -96,6 +97,14 @@ def test_end_to_end_scan_writes_the_three_outputs(genome, bundle_dir, tmp_path):
     assert manifest["parameters"]["stride"] == 100
     assert manifest["windows_scanned"] == (3_000 - 200) // 100 + 1 + (1_000 - 200) // 100 + 1 - manifest["windows_skipped"]
     assert "windows scored" in result.stderr  # the one-line summary
+
+
+def test_threads_option_sets_the_scoring_workers(genome, bundle_dir, tmp_path):
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", str(tmp_path / "out"),
+                                 "--device", "cpu", "-@", "3"])
+    assert result.exit_code == 0, result.output
+    parameters = json.loads((tmp_path / "out.json").read_text())["parameters"]
+    assert (parameters["scoring_workers"], parameters["threads_per_worker"]) == (3, 1)
 
 
 def test_quiet_prints_nothing_and_stdout_mode_prints_only_bed(genome, bundle_dir, tmp_path):

@@ -1,10 +1,13 @@
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from ielmscan.devices import Precision, resolve_device, resolve_precision
 from ielmscan.errors import InputError
-from ielmscan.inference import CPU_BATCH, GPU_BATCH, EnsembleScorer, ScorerSettings, default_batch_size
+from ielmscan.inference import (CPU_BATCH, GPU_BATCH, MAX_DEFAULT_WORKERS, EnsembleScorer, ScorerSettings,
+                                cpu_workers, default_batch_size)
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement, reverse_complement_codes
 from ielmscan.tokens import CLS_ID, SEP_ID, kmers_to_ids, seq_to_kmers
 
@@ -153,3 +156,51 @@ def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle
 def test_batch_size_defaults_to_a_small_batch_on_cpu(bundle):
     assert EnsembleScorer(bundle, ScorerSettings(device="cpu")).batch_size == 64
     assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=8)).batch_size == 8
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_scores_do_not_depend_on_the_thread_count(bundle, sequence, threads):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    # Batches of 2 windows: 10 windows x 2 members are 10 jobs shared out among the workers.
+    settings = dict(device="cpu", precision=Precision.fp32, batch_size=2)
+    serial = EnsembleScorer(bundle, ScorerSettings(**settings, threads=1))
+    scorer = EnsembleScorer(bundle, ScorerSettings(**settings, threads=threads))
+    assert scorer.workers == threads
+    np.testing.assert_allclose(scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+                               serial.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10)), atol=1e-6)
+
+
+def test_cpu_scoring_leaves_the_callers_thread_count_alone(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    before = torch.get_num_threads()
+    EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=1)).score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    assert torch.get_num_threads() == before
+
+
+def test_threads_are_shared_out_among_a_bounded_number_of_workers():
+    assert cpu_workers(2, explicit=False) == (2, 1)
+    assert cpu_workers(4 * MAX_DEFAULT_WORKERS, explicit=False) == (MAX_DEFAULT_WORKERS, 4)
+    assert cpu_workers(4 * MAX_DEFAULT_WORKERS, explicit=True) == (4 * MAX_DEFAULT_WORKERS, 1)
+
+
+def test_thread_count_must_be_positive(bundle):
+    with pytest.raises(InputError, match="thread count"):
+        EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=0))
+
+
+def test_a_failing_batch_stops_the_other_workers(bundle, sequence, monkeypatch):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=1, threads=2))
+    calls = []
+
+    def broken(member, batch):
+        calls.append(member)
+        time.sleep(0.05)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(scorer, "_forward", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    scorer._pool.shutdown(wait=True)  # whatever was still queued would run now
+    # 10 windows x 2 members = 20 batches; only those already running when the error came were run.
+    assert len(calls) <= 4
