@@ -12,8 +12,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from .cli_common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, app, friendly_errors,
-                         load_model, progress_bar)
+from .cli_common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, ScoringThreads,
+                         app, friendly_errors, load_model, progress_bar)
 from .devices import Precision
 
 __all__ = ["app", "main"]
@@ -96,11 +96,7 @@ def scan(
         bool, typer.Option("--compile/--no-compile", help="torch.compile the encoders: seconds to minutes of "
                            "start-up, faster on long scans.", rich_help_panel=PERF)
     ] = False,
-    threads: Annotated[
-        Optional[int], typer.Option("--threads", "-@", min=1, show_default=False, rich_help_panel=PERF,
-                                    help="CPU threads for scoring (batches run side by side) \\[default: torch's count: "
-                                         "the cores, or OMP_NUM_THREADS]")
-    ] = None,
+    threads: ScoringThreads = None,
 ) -> None:
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
     if stride > window:

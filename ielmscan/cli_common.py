@@ -39,6 +39,9 @@ ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=Fal
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
 ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
                                                      help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
+ScoringThreads = Annotated[Optional[int], typer.Option(
+    "--threads", "-@", min=1, show_default=False, rich_help_panel=PERF,
+    help="CPU threads for scoring (batches run side by side) \\[default: torch's count: the cores, or OMP_NUM_THREADS]")]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:

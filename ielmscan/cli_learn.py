@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, app, fail, friendly_errors,
-                         load_model, parse_ks)
+from .cli_common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, ScoringThreads,
+                         app, fail, friendly_errors, load_model, parse_ks)
 from .devices import Precision
 
 
@@ -92,6 +92,7 @@ def predict(
     device: Device = "auto",
     precision: Annotated[Precision, typer.Option("--precision", rich_help_panel=PERF)] = Precision.fp32,
     batch_size: ScoringBatch = None,
+    threads: ScoringThreads = None,
 ) -> None:
     """Classify sequences: one TSV row per record (probability, per-member probabilities, label)."""
     from .inference import ScorerSettings
@@ -99,7 +100,8 @@ def predict(
     from .writers import OutputSet
 
     bundle = load_model(model)
-    settings = ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc)
+    settings = ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
+                              threads=threads)
     if output == "-":
         predict_fasta(bundle, fasta, sys.stdout, settings, stride, max_n_frac)
         return

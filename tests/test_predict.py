@@ -69,6 +69,8 @@ def test_cli_predict_to_file(tmp_path, bundle):
     assert len(rows) == 3 and rows[1].startswith("a\t200\t1\t")
     result = CliRunner().invoke(app, ["predict", str(fasta), "--model", str(bundle.path)])
     assert result.stdout.splitlines()[2].startswith("b\t300\t")
+    threaded = CliRunner().invoke(app, ["predict", str(fasta), "--model", str(bundle.path), "--threads", "3"])
+    assert threaded.exit_code == 0 and threaded.stdout == result.stdout  # same table whatever the thread count
 
 
 def test_two_stage_bundle_labels_strong_weak_and_non_enhancer(tmp_path):
