@@ -94,7 +94,8 @@ def scan(
     ] = 1_000_000,
     compile_model: Annotated[
         bool, typer.Option("--compile/--no-compile", help="torch.compile the encoders: seconds to minutes of "
-                           "start-up, faster on long scans.", rich_help_panel=PERF)
+                           "start-up; scores one batch at a time (for GPUs; on a CPU the default workers are "
+                           "as fast).", rich_help_panel=PERF)
     ] = False,
     threads: ScoringThreads = None,
 ) -> None:
