@@ -195,7 +195,7 @@ def test_a_failing_batch_stops_the_other_workers(bundle, sequence, monkeypatch):
 
     def broken(member, batch):
         calls.append(member)
-        time.sleep(0.05)
+        time.sleep(0.2)  # long enough for the caller to see the first error and drop the queue
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(scorer, "_forward", broken)
