@@ -44,7 +44,7 @@ class ScorerSettings:
     precision: Precision = Precision.auto
     batch_size: int | None = None  # windows per forward pass (each on both strands); None: per device
     reverse_complement: bool = True
-    compile: bool = False  # torch.compile the encoders (fixed batch shapes; pays off on long scans)
+    compile: bool = False  # torch.compile the encoders (fixed batch shapes; one batch at a time, caller's thread)
     threads: int | None = None  # CPU threads for scoring; None: torch's own count (cores or OMP_NUM_THREADS)
 
 
@@ -104,17 +104,16 @@ class EnsembleScorer:
         # 2 cores: one batch at a time on 2 threads 470 windows/s, two side by side on 1 thread each 619;
         # fp32 level), so batches go to single-threaded workers. Compiled encoders stay in the caller's
         # thread: called from other threads they recompile.
-        self.workers, worker_threads = 1, torch.get_num_threads()
         self._pool: ThreadPoolExecutor | None = None
         if self.device.type == "cpu" and not settings.compile:
             threads = settings.threads or torch.get_num_threads()
-            self.workers, worker_threads = cpu_workers(threads, settings.threads is not None)
+            self.workers, self.threads_per_worker = cpu_workers(threads, explicit=settings.threads is not None)
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ielmscan-score",
-                                            initializer=_init_worker, initargs=(worker_threads,))
-        elif settings.threads is not None:
-            torch.set_num_threads(settings.threads)
-            worker_threads = settings.threads
-        self.threads_per_worker = worker_threads
+                                            initializer=_init_worker, initargs=(self.threads_per_worker,))
+        else:
+            if settings.threads is not None:
+                torch.set_num_threads(settings.threads)
+            self.workers, self.threads_per_worker = 1, torch.get_num_threads()
 
     def _autocast(self):
         if self.precision is Precision.bf16:

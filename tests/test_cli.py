@@ -56,6 +56,8 @@ def test_help_shows_defaults_written_in_brackets(command, default):
     result = runner.invoke(app, [*command, "--help"], terminal_width=200)
     text = " ".join(result.stdout.replace("│", " ").split())
     assert default in text
+
+
 def test_cli_module_does_not_import_torch_or_numba():
     code = "import sys, ielmscan.cli; print('torch' in sys.modules, 'numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

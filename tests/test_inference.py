@@ -107,9 +107,10 @@ def test_device_and_precision_choices():
 
 def test_batch_size_defaults_per_device(bundle):
     assert default_batch_size(torch.device("cuda", 0)) == GPU_BATCH
-    assert default_batch_size(torch.device("cpu")) == CPU_BATCH
+    assert default_batch_size(torch.device("cpu")) == CPU_BATCH == 64  # the small batch the README documents
     assert EnsembleScorer(bundle, ScorerSettings(device="cpu")).batch_size == CPU_BATCH
     assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=5)).batch_size == 5
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=8)).batch_size == 8
 
 
 def test_batch_size_must_be_positive(bundle):
@@ -151,11 +152,6 @@ def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle
         np.testing.assert_allclose(got, reference[:n], atol=1e-6)  # padding rows never leak into scores
     hook.remove()
     assert len(shapes) == 1  # 2..8 rows all padded to the full batch of 4 windows × 2 strands
-
-
-def test_batch_size_defaults_to_a_small_batch_on_cpu(bundle):
-    assert EnsembleScorer(bundle, ScorerSettings(device="cpu")).batch_size == 64
-    assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=8)).batch_size == 8
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
