@@ -107,10 +107,13 @@ def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     k3 = k.reshape(batch * heads, length, dim).transpose(1, 2)
     v3 = v.reshape(batch * heads, length, dim)
     step = max(1, ATTENTION_BLOCK_BYTES // (length * length * q.element_size()))
+    # Its range check is data-dependent, which would break a compiled graph at every block; compiled
+    # code keeps the softmax, which the compiler fuses itself.
+    shift_free = q.dtype == torch.bfloat16 and not torch.compiler.is_compiling()
     blocks = []
     for i in range(0, batch * heads, step):
         qb, kb, vb = q3[i : i + step], k3[i : i + step], v3[i : i + step]
-        out = _shift_free_attention(qb, kb, vb) if q.dtype == torch.bfloat16 else None
+        out = _shift_free_attention(qb, kb, vb) if shift_free else None
         blocks.append(out if out is not None else torch.bmm(torch.softmax(torch.bmm(qb, kb), -1), vb))
     return torch.cat(blocks).view(batch, heads, length, dim)
 

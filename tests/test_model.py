@@ -137,3 +137,11 @@ def test_cpu_inference_and_fused_attention_give_the_same_scores(monkeypatch):
     monkeypatch.setattr(model_module, "blocked_attention", lambda *_: pytest.fail("blocked path taken"))
     padded = torch.cat([ids, torch.full((5, 3), PAD_ID)], dim=1)  # a mask sends attention to the fused kernel
     assert torch.allclose(model(padded), blocked, atol=1e-5)
+
+
+def test_bf16_cpu_inference_compiles_into_one_graph():
+    # `--compile` compiles the encoders; a data-dependent branch would split them at every attention block.
+    model = make()
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        explanation = torch._dynamo.explain(model.encoder)(random_ids(2, 30))
+    assert explanation.graph_break_count == 0
