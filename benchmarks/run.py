@@ -107,6 +107,21 @@ def median_time(fn: Callable[[], Any], repeats: int, warmup: int = 1, sync: Call
     return statistics.median(times), times
 
 
+def round_robin_times(fns: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Wall times of each of ``fns`` over ``repeats`` rounds, one run of each in turn per round.
+
+    Timing the pipelines in turn rather than one after the other makes a drift in the machine's speed
+    (a shared VM can move by 2x within minutes) fall on all of them alike, so their ratios stay fair.
+    """
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
 def device_sync(device: torch.device) -> Callable[[], None]:
     if device.type == "cuda":
         return lambda: torch.cuda.synchronize(device)
@@ -484,38 +499,42 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
                                f"same skipped windows: {same_gaps}) - timings would compare different things")
     log(f"end-to-end: scores agree on {check} windows (max |diff| {diff:.2g})")
 
-    reps = args.e2e_repeats
     ref_results: list[dict[str, np.ndarray]] = []
-    ref_seconds, ref_times = median_time(
-        lambda: ref_results.append(reference_scores(fasta, bundle, p.window, p.stride, p.max_n_frac, batch, device)),
-        reps, warmup=0)
-    ref_windows = sum(int(np.count_nonzero(~np.isnan(s))) for s in ref_results[-1].values())
+    pipelines: dict[str, Callable[[], Any]] = {
+        "reference": lambda: ref_results.append(
+            reference_scores(fasta, bundle, p.window, p.stride, p.max_n_frac, batch, device))}
+    manifests: dict[str, list[dict[str, Any]]] = {}
     for name, precision in settings.items():
         if name == "auto" and resolved_auto is Precision.fp32:
             details["auto"] = "auto resolves to fp32 on this device: not run twice"
             continue
-        manifests: list[dict[str, Any]] = []
-
         compiled = name.endswith("+compile")
+        manifests[name] = []
 
-        def scan(precision: Precision = precision, name: str = name, manifests: list = manifests,
-                 compiled: bool = compiled) -> None:
-            manifests.append(run_scan(fasta, bundle, params(precision, compiled), str(tmp / f"e2e-{name}")))
+        def scan(precision: Precision = precision, name: str = name, compiled: bool = compiled) -> None:
+            manifests[name].append(run_scan(fasta, bundle, params(precision, compiled), str(tmp / f"e2e-{name}")))
 
         with Genome.open(fasta) as genome:  # compile and warm up outside the timing
             Scanner(bundle, params(precision, compiled)).score_interval(
                 genome, Interval("chr1", 0, 2 * batch * p.stride + p.window))
-        seconds, times = median_time(scan, reps, warmup=0)
-        windows = manifests[-1]["windows_scanned"]
+        pipelines[name] = scan
+    times = round_robin_times(pipelines, args.e2e_repeats)
+    ref_seconds = statistics.median(times["reference"])
+    ref_windows = sum(int(np.count_nonzero(~np.isnan(s))) for s in ref_results[-1].values())
+    for name, runs in manifests.items():
+        windows = runs[-1]["windows_scanned"]
         if windows != ref_windows:
             raise BenchmarkFailure(f"end-to-end: ielmscan scored {windows} windows, the reference {ref_windows}")
         label = name.replace("auto", f"auto (= {resolved_auto.value})")
-        details[f"ielmscan_{name}"] = {"seconds": times, "windows": windows, "precision": manifests[-1]["parameters"]["precision"]}
-        rows.append(Row("end-to-end", f"ielmscan scan {label}, {args.genome_mb:g} Mb", windows / seconds, "windows/s",
+        details[f"ielmscan_{name}"] = {"seconds": times[name], "windows": windows,
+                                       "precision": runs[-1]["parameters"]["precision"]}
+        rows.append(Row("end-to-end", f"ielmscan scan {label}, {args.genome_mb:g} Mb",
+                        windows / statistics.median(times[name]), "windows/s",
                         "pyfaidx + transformers fp32", ref_windows / ref_seconds))
-    details["reference"] = {"seconds": ref_times, "windows": ref_windows}
+    details["reference"] = {"seconds": times["reference"], "windows": ref_windows}
     rows.append(Row("end-to-end", f"reference pipeline fp32, {args.genome_mb:g} Mb", ref_windows / ref_seconds, "windows/s",
-                    note="pyfaidx, k-mer strings, vocab dict, BertModel + head, batch " + str(batch)))
+                    note="pyfaidx, k-mer strings, vocab dict, BertModel + head, batch " + str(batch)
+                    + "; pipelines timed in turn"))
 
 
 # -- 5. cascade (--fast) -------------------------------------------------------------------------------
