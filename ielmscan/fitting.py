@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from .bundle import Bundle
 from .dataset import LabelledSequences, duplicate_groups, split_validation, stratified_group_folds
+from .allocator import retain_freed_memory
 from .devices import resolve_device
 from .kernels.encode import encode_bases, kmer_token_ids, reverse_complement
 from .metrics import best_threshold, binary_metrics
@@ -98,6 +99,7 @@ def train_member(
     train / val: (forward tokens, reverse-complement tokens, labels).
     """
     device = resolve_device(cfg.device)
+    retain_freed_memory(device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.to(device)

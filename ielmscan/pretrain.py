@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .bundle import Bundle
+from .allocator import retain_freed_memory
 from .devices import resolve_device
 from .errors import InputError
 from .fitting import Log, token_matrix_from_codes, warmup_then_linear_decay
@@ -107,6 +108,7 @@ def pretrain_member(model: EnhancerLM, windows: np.ndarray, cfg: PretrainConfig,
                     name: str = "") -> list[dict[str, float]]:
     """Masked-LM training of one member's encoder in place; returns per-epoch loss and accuracy."""
     device = resolve_device(cfg.device)
+    retain_freed_memory(device)
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     k = model.cfg.k

@@ -4,6 +4,9 @@ import subprocess
 import sys
 
 import pytest
+import torch
+
+from ielmscan.allocator import retain_freed_memory
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc only")
 
@@ -44,3 +47,7 @@ def test_scorer_keeps_freed_memory_instead_of_faulting_it_back_in():
     left_alone, default = probe(GLIBC_TUNABLES="glibc.malloc.perturb=0")
     assert applied and not left_alone
     assert retained < default / 5, (retained, default)  # measured: 200-2,200 vs 34,000-69,000
+
+
+def test_gpu_work_leaves_malloc_alone():
+    assert retain_freed_memory(torch.device("cuda")) is False
