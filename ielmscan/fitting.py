@@ -16,9 +16,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .allocator import retain_freed_memory
 from .bundle import Bundle
 from .dataset import LabelledSequences, duplicate_groups, split_validation, stratified_group_folds
-from .allocator import retain_freed_memory
 from .devices import resolve_device
 from .kernels.encode import encode_bases, kmer_token_ids, reverse_complement
 from .metrics import best_threshold, binary_metrics

@@ -105,7 +105,7 @@ class EnsembleScorer:
         # 2 cores: one batch at a time on 2 threads 470 windows/s, two side by side on 1 thread each 619;
         # fp32 level), so batches go to single-threaded workers. Compiled encoders stay in the caller's
         # thread: called from other threads they recompile.
-        retain_freed_memory(self.device)  # tensors of a few MB freed per operator: keep them for the next batch
+        retain_freed_memory(self.device)  # operators free tensors of a few MB: keep them for the next batch
         self._pool: ThreadPoolExecutor | None = None
         if self.device.type == "cpu" and not settings.compile:
             threads = settings.threads or torch.get_num_threads()

@@ -19,8 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .bundle import Bundle
 from .allocator import retain_freed_memory
+from .bundle import Bundle
 from .devices import resolve_device
 from .errors import InputError
 from .fitting import Log, token_matrix_from_codes, warmup_then_linear_decay
