@@ -41,12 +41,18 @@ def probe(**env: str) -> tuple[bool, float]:
 
 
 def test_scorer_keeps_freed_memory_instead_of_faulting_it_back_in():
-    applied, retained = probe()
-    # Any malloc setting in the environment is the user's: ielmscan leaves malloc alone (here at
-    # glibc's defaults, since perturb=0 is the default).
-    left_alone, default = probe(GLIBC_TUNABLES="glibc.malloc.perturb=0")
-    assert applied and not left_alone
-    assert retained < default / 5, (retained, default)  # measured: 200-2,200 vs 34,000-69,000
+    applied, faults = probe()
+    assert applied
+    # Measured per call: 200-3,500 page faults with the settings; with glibc's defaults usually
+    # 34,000-69,000 (the tensors' pages are handed back and faulted in again), though now and then a
+    # process's allocation history keeps them (~2,500), so the defaults are not a stable reference.
+    assert faults < 10_000
+
+
+def test_malloc_settings_from_the_environment_are_left_alone():
+    # glibc.malloc.perturb=0 is glibc's default: the user's environment, not a different malloc.
+    applied, _ = probe(GLIBC_TUNABLES="glibc.malloc.perturb=0")
+    assert not applied
 
 
 def test_gpu_work_leaves_malloc_alone():
