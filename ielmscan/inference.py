@@ -101,11 +101,11 @@ class EnsembleScorer:
         # compiled (no data-dependent branches) and pooling is a plain slice mean.
         self.encoders = [torch.compile(m.encoder, dynamic=False) if settings.compile else m.encoder
                          for m in self.models]
+        retain_freed_memory(self.device)  # operators free tensors of a few MB: keep them for the next batch
         # The small members' operators are too short for torch's intra-op threads to pay on a CPU (bf16,
         # 2 cores: one batch at a time on 2 threads 470 windows/s, two side by side on 1 thread each 619;
         # fp32 level), so batches go to single-threaded workers. Compiled encoders stay in the caller's
         # thread: called from other threads they recompile.
-        retain_freed_memory(self.device)  # operators free tensors of a few MB: keep them for the next batch
         self._pool: ThreadPoolExecutor | None = None
         if self.device.type == "cpu" and not settings.compile:
             threads = settings.threads or torch.get_num_threads()
