@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""ielmscan performance benchmarks: encoding, model FLOP/s, end-to-end scan, memory.
+"""ielmscan performance benchmarks: encoding, model FLOP/s, end-to-end scan, memory, genome scale.
 
     python benchmarks/run.py [--quick] [--model DIR] [--genome-mb N] [--memory-mb 250] [--out benchmarks/results]
 
@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -39,7 +40,7 @@ from ielmscan.bundle import Bundle, default_bundle_path, load_bundle
 from ielmscan.convert import bert_config, to_bert_state_dict
 from ielmscan.devices import Precision, native_bf16, resolve_device, resolve_precision
 from ielmscan.genome import Genome
-from ielmscan.intervals import Interval, n_windows
+from ielmscan.intervals import Interval, iter_chunks, n_windows
 from ielmscan.inference import EnsembleScorer, ScorerSettings, default_batch_size
 from ielmscan.model import forward_flops
 from ielmscan.scan import Scanner, ScanParams, run_scan
@@ -129,7 +130,9 @@ def device_sync(device: torch.device) -> Callable[[], None]:
 
 
 def human(value: float, unit: str) -> str:
-    if unit in ("s", "x", "GiB", "MiB"):
+    if unit == "min":
+        return f"{value:.3g} min" if value < 1000 else f"{value:,.0f} min"
+    if unit in ("s", "x", "GiB", "MiB", "%"):
         return f"{value:.3g} {unit}" if unit != "x" else f"{value:.3g}x"
     for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
@@ -586,6 +589,139 @@ def bench_cascade(args: argparse.Namespace, bundle: Bundle, device: torch.device
                     passed=recall >= 0.99, note=f"{len(regions['full'])} full-scan regions"))
 
 
+# -- 6. genome scale ---------------------------------------------------------------------------------
+
+HUMAN_GENOME_BASES = 3_100_000_000
+GENOME_TARGET_MINUTES = 15.0  # on one H200-class GPU, stride 50, both strands, the default ensemble
+INPUT_WAIT_TARGET = 0.05  # share of the scan the model may spend waiting for reading and encoding
+UTILISATION_PERIOD_S = 0.5
+
+
+def nvidia_smi_id(device: torch.device, visible: str | None) -> str:
+    """The ``nvidia-smi -i`` id of a CUDA device: its index among ``CUDA_VISIBLE_DEVICES`` (indices or UUIDs)."""
+    index = device.index or 0
+    listed = [entry.strip() for entry in (visible or "").split(",") if entry.strip()]
+    return listed[index] if index < len(listed) else str(index)
+
+
+class GpuUtilisation:
+    """Samples a CUDA device's utilisation (share of time a kernel ran, as nvidia-smi reports it) in a thread.
+
+    Uses NVML through ``torch.cuda.utilization`` (the nvidia-ml-py package), else ``nvidia-smi``; on
+    other devices, or where neither answers, it records nothing.
+    """
+
+    def __init__(self, device: torch.device, period: float = UTILISATION_PERIOD_S) -> None:
+        self.device = device
+        self.period = period
+        self.samples: list[float] = []
+        self.source: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def read(self) -> float | None:
+        try:
+            value = float(torch.cuda.utilization(self.device))
+            self.source = "nvml"
+            return value
+        except Exception:  # nvidia-ml-py missing or NVML unusable: ask nvidia-smi
+            pass
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                  "-i", nvidia_smi_id(self.device, os.environ.get("CUDA_VISIBLE_DEVICES"))],
+                                 capture_output=True, text=True, timeout=10, check=True).stdout
+            self.source = "nvidia-smi"
+            return float(out.strip().splitlines()[0])
+        except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.period):
+            value = self.read()
+            if value is None:
+                return
+            self.samples.append(value)
+
+    def __enter__(self) -> GpuUtilisation:
+        if self.device.type == "cuda":
+            self._thread = threading.Thread(target=self._run, name="gpu-utilisation", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.samples) if self.samples else None
+
+
+def machine_name(device: torch.device) -> str:
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+
+
+def genome_minutes(windows_per_second: float, stride: int, bases: float = HUMAN_GENOME_BASES) -> float:
+    """Minutes to scan ``bases`` at ``stride`` (one window per stride) at the measured rate."""
+    return bases / stride / windows_per_second / 60
+
+
+def bench_scale(args: argparse.Namespace, bundle: Bundle, device: torch.device, tmp: Path, rows: list[Row],
+                details: dict[str, Any]) -> None:
+    """One long scan at the scan defaults: windows/s, the human genome extrapolated, GPU use, input waits."""
+    length = int(args.scale_mb * 1_000_000)
+    start = time.perf_counter()
+    fasta = write_chromosome(tmp / "scale.fa", "chrS1", length, seed=6)
+    generated = time.perf_counter() - start
+    Genome.open(fasta).close()
+    params = ScanParams(scorer=ScorerSettings(device=str(device), precision=Precision.auto,
+                                              batch_size=args.batch_size))
+    with Genome.open(fasta) as genome:  # kernels, autotuning and allocator caches before the timing
+        Scanner(bundle, params).score_interval(genome, Interval("chrS1", 0, min(length, 4 * args.batch_size * params.stride)))
+    log(f"scale: scanning {args.scale_mb:g} Mb ({n_windows(length, params.window, params.stride):,} windows; "
+        f"generated in {generated:.0f} s) on {device} ...")
+    with GpuUtilisation(device) as utilisation:
+        manifest = run_scan(fasta, bundle, params, str(tmp / "scale"))
+    # The CPU side alone (read, encode, k-mer ids of both strands), as the scan's prefetch thread runs it:
+    # the rate it could feed a device that scores instantly.
+    scanner = Scanner(bundle, params)
+    with Genome.open(fasta) as genome:
+        start = time.perf_counter()
+        prepared = sum(len(scanner.prepare(chunk).keep) for chunk in
+                       iter_chunks(genome, Interval("chrS1", 0, length), params.window, params.stride, params.chunk_windows))
+        prepare_s = time.perf_counter() - start
+    fasta.unlink()
+    needed = HUMAN_GENOME_BASES / params.stride / (GENOME_TARGET_MINUTES * 60)
+    rate = manifest["windows_per_second"]
+    minutes = genome_minutes(rate, params.stride)
+    wait_share = manifest["input_wait_seconds"] / manifest["wall_seconds"]
+    on_gpu = device.type == "cuda"
+    name = machine_name(device)
+    details.update(bases=length, generate_s=generated, manifest=manifest, hg_minutes=minutes, prepare_s=prepare_s,
+                   input_wait_share=wait_share, utilisation_samples=utilisation.samples,
+                   utilisation_source=utilisation.source)
+    setting = f"{manifest['parameters']['precision']}, batch {manifest['parameters']['batch_size']}"
+    rows.append(Row("scale", f"scan of {args.scale_mb:g} Mb on {name}", rate, "windows/s",
+                    note=f"{setting}, both strands, {manifest['wall_seconds']:.0f} s"))
+    rows.append(Row("scale", "3.1 Gb genome at stride 50, extrapolated", minutes, "min",
+                    target=f"<= {GENOME_TARGET_MINUTES:g} min on one GPU",
+                    passed=minutes <= GENOME_TARGET_MINUTES if on_gpu else None,
+                    note=f"{HUMAN_GENOME_BASES / params.stride / 1e6:.0f} M windows at the rate above"
+                         + ("" if on_gpu else "; the target is for a GPU")))
+    if utilisation.mean is not None:
+        rows.append(Row("scale", f"GPU utilisation during the scan ({utilisation.source})", utilisation.mean, "%",
+                        note=f"mean of {len(utilisation.samples)} samples, every {UTILISATION_PERIOD_S:g} s"))
+    elif on_gpu:
+        details["utilisation"] = "not available: neither NVML (nvidia-ml-py) nor nvidia-smi answered"
+    rows.append(Row("scale", "reading + encoding alone, one thread", prepared / prepare_s, "windows/s",
+                    f"rate for {GENOME_TARGET_MINUTES:g} min", needed, ">= 1x", prepared / prepare_s >= needed,
+                    note="what the scan's prefetch thread can feed a device; both strands, k = 3..6"))
+    rows.append(Row("scale", "model waiting for reading and encoding", 100 * wait_share, "%",
+                    target=f"<= {100 * INPUT_WAIT_TARGET:g} %", passed=wait_share <= INPUT_WAIT_TARGET,
+                    note=f"{manifest['input_wait_seconds']:.1f} s of {manifest['wall_seconds']:.0f} s"))
+
+
 # -- 4. memory ---------------------------------------------------------------------------------------
 
 _CHILD = r"""
@@ -708,7 +844,7 @@ def result_path(out: Path, quick: bool) -> Path:
     return path
 
 
-SECTIONS = ("encoding", "model", "e2e", "cascade", "memory")
+SECTIONS = ("encoding", "model", "e2e", "cascade", "memory", "scale")
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -717,6 +853,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", type=Path, help="model bundle [default: the bundled trained model]")
     parser.add_argument("--genome-mb", type=float, help="end-to-end genome size in Mb [default 0.5; quick 0.1]")
     parser.add_argument("--memory-mb", type=float, help="memory test chromosome in Mb [default 250; quick 5]")
+    parser.add_argument("--scale-mb", type=float,
+                        help="genome-scale scan in Mb [default 100 on GPU, 1 on CPU; quick 10 and 0.2]")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="folder for the JSON results [default: benchmarks/results]")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N [default auto]")
@@ -744,6 +882,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     # Both pipelines run at the batch size a user of `ielmscan scan` gets by default on this device.
     args.batch_size = args.batch_size or default_batch_size(device)
+    args.scale_mb = args.scale_mb or {(True, True): 10, (True, False): 100, (False, True): 0.2,
+                                      (False, False): 1}[(device.type == "cuda", args.quick)]
     model_path = args.model or default_bundle_path()
     if model_path is None:
         sys.exit("no model: give --model DIR (this installation ships no default model)")
@@ -763,6 +903,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "e2e": lambda d: bench_end_to_end(args, bundle, device, tmp, rows, d),
             "memory": lambda d: bench_memory(args, tmp, rows, d),
             "cascade": lambda d: bench_cascade(args, bundle, device, tmp, rows, d),
+            "scale": lambda d: bench_scale(args, bundle, device, tmp, rows, d),
         }
         for name in args.sections:
             log(f"== {name} ...")

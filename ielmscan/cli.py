@@ -129,15 +129,23 @@ def scan(
         typer.echo(summary_line(manifest), err=True)
 
 
+# Above this share of the wall time spent waiting for input, the summary says the model was held back.
+INPUT_BOUND_SHARE = 0.2
+
+
 def summary_line(manifest: dict[str, Any]) -> str:
     outputs = manifest["outputs"]
     where = "stdout" if outputs.get("bed") == "-" else ", ".join(outputs.values())
     rate = manifest["windows_per_second"]
+    wall, waited = manifest["wall_seconds"], manifest.get("input_wait_seconds", 0.0)
+    # Worth saying on a fast device or a slow filesystem: the model, not the input, should set the pace.
+    held_back = (f"; the model waited {waited:.1f} s ({waited / wall:.0%}) for reading and encoding"
+                 if wall > 0 and waited / wall >= INPUT_BOUND_SHARE else "")
     return (
         f"ielmscan: {manifest['bases']:,} bp in {len(manifest['chromosomes'])} chromosome(s): "
         f"{manifest['windows_scanned']:,} windows scored, {manifest['windows_skipped']:,} skipped (N), "
         f"{manifest['regions']:,} regions at threshold {manifest['parameters']['threshold']:.3f}; "
-        f"{manifest['wall_seconds']:.1f} s ({rate:,.0f} windows/s) → {where}"
+        f"{wall:.1f} s ({rate:,.0f} windows/s){held_back} → {where}"
     )
 
 

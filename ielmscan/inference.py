@@ -105,7 +105,8 @@ class EnsembleScorer:
         # The small members' operators are too short for torch's intra-op threads to pay on a CPU (bf16,
         # 2 cores: one batch at a time on 2 threads 470 windows/s, two side by side on 1 thread each 619;
         # fp32 level), so batches go to single-threaded workers. Compiled encoders stay in the caller's
-        # thread: called from other threads they recompile.
+        # thread: their graphs are guarded on the thread count, and compiled again in single-threaded
+        # workers they ran slower than the eager workers (540 vs 720 windows/s).
         self._pool: ThreadPoolExecutor | None = None
         if self.device.type == "cpu" and not settings.compile:
             threads = settings.threads or torch.get_num_threads()

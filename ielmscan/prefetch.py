@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -15,11 +17,23 @@ class _Failure:
         self.error = error
 
 
-def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+@dataclass
+class WaitTime:
+    """Seconds a consumer spent waiting for its producer; accumulates over every stream it is given to.
+
+    Near zero when the consumer is the slow side; a large share of the wall time means the producer
+    (reading and encoding the genome) holds the consumer (the model) back.
+    """
+
+    seconds: float = 0.0
+
+
+def prefetched(items: Iterable[T], depth: int = 2, wait: WaitTime | None = None) -> Iterator[T]:
     """Yield ``items`` in order while a background thread produces up to ``depth`` of them ahead.
 
     An exception in the producer is re-raised in the consumer at the point it occurred; if the consumer
     stops early (an exception, or closing the generator), the producer is told to stop and is joined.
+    The time the consumer spends blocked on the next item is added to ``wait``.
     """
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -47,7 +61,10 @@ def prefetched(items: Iterable[T], depth: int = 2) -> Iterator[T]:
     worker.start()
     try:
         while True:
+            asked = time.perf_counter()
             item = buffer.get()
+            if wait is not None:
+                wait.seconds += time.perf_counter() - asked
             if item is _DONE:
                 return
             if isinstance(item, _Failure):

@@ -23,7 +23,7 @@ from .intervals import Chunk, Interval, iter_chunks, n_windows, select_intervals
 from .inference import EnsembleScorer, ScorerSettings
 from .kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
 from .kernels.reduce import bin_window_scores
-from .prefetch import prefetched
+from .prefetch import WaitTime, prefetched
 from .writers import BigWigWriter, OutputSet, Region, regions_from_bins, write_manifest, write_narrowpeak
 
 OUTPUT_SUFFIXES = (".bed", ".bw", ".json")
@@ -105,6 +105,8 @@ class Scanner:
         # The ensemble's rows come first, in bundle order, so they are a view of the id array.
         self.id_ks = bundle.ks + [k for k in extra if k not in bundle.ks]
         self.cascade_rows = [self.id_ks.index(k) for k in extra]
+        # Time the scoring loop waited for prepared chunks: high when reading/encoding is the bottleneck.
+        self.input_wait = WaitTime()
 
     def prepare(self, chunk: Chunk) -> PreparedChunk:
         """Everything before the transformers: encode, drop N windows, apply the --fast first stage.
@@ -138,7 +140,7 @@ class Scanner:
         done = interval.start
         to_ensemble = rejected = 0
         chunks = (self.prepare(c) for c in iter_chunks(genome, interval, p.window, p.stride, p.chunk_windows))
-        for prepared in prefetched(chunks):
+        for prepared in prefetched(chunks, wait=self.input_wait):
             chunk, keep = prepared.chunk, prepared.keep
             rejected += prepared.rejected
             if len(keep):
@@ -272,5 +274,6 @@ def _manifest(
         "regions": n_regions,
         "wall_seconds": round(wall, 3),
         "windows_per_second": round(scanned / wall, 1) if wall > 0 else None,
+        "input_wait_seconds": round(scanner.input_wait.seconds, 3),
         "outputs": outputs,
     }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from ielmscan.cli import app, main
+from ielmscan.cli import app, main, summary_line
 from ielmscan.inference import CPU_BATCH, GPU_BATCH
 from ielmscan.synthetic import write_fasta, write_synthetic_genome
 
@@ -99,6 +99,15 @@ def test_end_to_end_scan_writes_the_three_outputs(genome, bundle_dir, tmp_path):
     assert manifest["parameters"]["stride"] == 100
     assert manifest["windows_scanned"] == (3_000 - 200) // 100 + 1 + (1_000 - 200) // 100 + 1 - manifest["windows_skipped"]
     assert "windows scored" in result.stderr  # the one-line summary
+
+
+def test_summary_says_when_the_model_waited_for_its_input():
+    manifest = {"bases": 1_000_000, "chromosomes": {"chr1": {}}, "windows_scanned": 19_997, "windows_skipped": 0,
+                "regions": 12, "parameters": {"threshold": 0.46}, "wall_seconds": 10.0,
+                "windows_per_second": 1999.7, "input_wait_seconds": 0.1, "outputs": {"bed": "o.bed"}}
+    assert "waited" not in summary_line(manifest)
+    manifest["input_wait_seconds"] = 4.0
+    assert "the model waited 4.0 s (40%) for reading and encoding" in summary_line(manifest)
 
 
 def test_threads_option_sets_the_scoring_workers(genome, bundle_dir, tmp_path):

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from ielmscan.prefetch import prefetched
+from ielmscan.prefetch import WaitTime, prefetched
 
 
 def test_items_come_in_order_and_all_of_them():
@@ -50,3 +50,19 @@ def test_stopping_early_stops_the_producer():
     assert next(stream) == 0
     stream.close()
     assert threading.active_count() == before
+
+
+def test_wait_time_counts_the_consumer_blocked_on_a_slow_producer():
+    def slow():
+        for i in range(3):
+            time.sleep(0.1)
+            yield i
+
+    wait = WaitTime()
+    assert list(prefetched(slow(), wait=wait)) == [0, 1, 2]
+    assert wait.seconds >= 0.25  # the consumer did nothing else: it waited for each 0.1 s item
+    buffered = WaitTime()
+    stream = prefetched(iter(range(3)), depth=3, wait=buffered)
+    time.sleep(0.2)  # the producer has filled the buffer by now
+    assert list(stream) == [0, 1, 2]
+    assert buffered.seconds < wait.seconds

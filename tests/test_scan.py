@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,23 @@ def test_region_selection_limits_the_scan(tiny, tmp_path):
     with pyBigWig.open(str(tmp_path / "out.bw")) as bw:
         assert list(bw.chroms()) == ["gappy"]
         assert max(e for _, e, _ in bw.intervals("gappy")) <= 250
+
+
+def test_manifest_reports_the_time_the_model_waited_for_input(tiny, tmp_path, monkeypatch):
+    fasta, bundle = tiny
+    manifest = run_scan(fasta, bundle, params(window=W, stride=S), str(tmp_path / "fast"))
+    assert 0.0 <= manifest["input_wait_seconds"] <= manifest["wall_seconds"]
+    # A slow reader (a network filesystem, say): every chunk takes 0.2 s more to prepare, so the scoring
+    # loop waits at least that long for the first one.
+    prepare = Scanner.prepare
+
+    def slow_prepare(self, chunk):
+        time.sleep(0.2)
+        return prepare(self, chunk)
+
+    monkeypatch.setattr(Scanner, "prepare", slow_prepare)
+    slow = run_scan(fasta, bundle, params(window=W, stride=S, chunk_size=200), str(tmp_path / "slow"))
+    assert 0.2 <= slow["input_wait_seconds"] <= slow["wall_seconds"]
 
 
 def test_failed_scan_leaves_no_outputs(tiny, tmp_path):
