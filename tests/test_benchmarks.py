@@ -1,4 +1,4 @@
-"""The benchmark harness's genome-scale section (benchmarks/run.py), on the CPU."""
+"""The benchmark harness (benchmarks/run.py): its genome-scale section and fresh-process timings, on the CPU."""
 from __future__ import annotations
 
 import argparse
@@ -6,10 +6,13 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from ielmscan.bundle import load_bundle
+from ielmscan.scan import ScanParams
+from ielmscan.synthetic import write_synthetic_genome
 
 from bundles import random_bundle
 
@@ -62,3 +65,22 @@ def test_scale_section_reports_rate_extrapolation_and_input_side(harness, tmp_pa
     waiting = by_metric["model waiting for reading and encoding"]
     assert 0 <= waiting.value <= 100
     assert not list(tmp_path.glob("scale.fa"))  # the generated genome is removed
+
+
+def test_fresh_processes_time_both_pipelines_on_the_same_windows(harness, tmp_path):
+    random_bundle(tmp_path / "rand", ks=(3,), hidden=16)
+    bundle = load_bundle(tmp_path / "rand")
+    fasta = write_synthetic_genome(tmp_path / "g.fa", {"chr1": 3_000}, seed=2)
+    args = argparse.Namespace(e2e_repeats=1, batch_size=16, genome_mb=0.003)
+    p = ScanParams()
+    scores = harness.reference_scores(fasta, bundle, p.window, p.stride, p.max_n_frac, 16, torch.device("cpu"))
+    windows = int(np.count_nonzero(~np.isnan(scores["chr1"])))
+    rows, details = [], {}
+    harness.fresh_processes(args, bundle, torch.device("cpu"), fasta, windows, rows, details)
+    (row,) = rows
+    assert row.value > 0 and row.reference_value > 0 and row.target == ">= 3x"
+    assert row.passed == (row.value / row.reference_value >= 3)
+    assert all(len(v) == 1 for v in details["fresh_processes"]["process_wall_s"].values())
+    # A pipeline that scored other windows than the reference stops the benchmark instead of timing it.
+    with pytest.raises(harness.BenchmarkFailure, match="scored"):
+        harness.fresh_processes(args, bundle, torch.device("cpu"), fasta, windows + 1, [], {})
