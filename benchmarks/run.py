@@ -785,7 +785,8 @@ def bench_scale(args: argparse.Namespace, bundle: Bundle, device: torch.device, 
         details["utilisation"] = "not available: neither NVML (nvidia-ml-py) nor nvidia-smi answered"
     rows.append(Row("scale", "reading + encoding alone, one thread", prepared / prepare_s, "windows/s",
                     f"rate for {GENOME_TARGET_MINUTES:g} min", needed, ">= 1x", prepared / prepare_s >= needed,
-                    note="what the scan's prefetch thread can feed a device; both strands, k = 3..6"))
+                    note="what the scan's prefetch thread can feed a device; both strands, k = "
+                         + ", ".join(map(str, bundle.ks))))
     rows.append(Row("scale", "model waiting for reading and encoding", 100 * wait_share, "%",
                     target=f"<= {100 * INPUT_WAIT_TARGET:g} %", passed=wait_share <= INPUT_WAIT_TARGET,
                     note=f"{manifest['input_wait_seconds']:.1f} s of {manifest['wall_seconds']:.0f} s"))
