@@ -421,17 +421,16 @@ def reference_members(bundle: Bundle, device: torch.device) -> list[tuple]:
 
 def reference_scores(
     fasta: Path, bundle: Bundle, window: int, stride: int, max_n_frac: float, batch_size: int,
-    device: torch.device, limit: int | None = None, members: list[tuple] | None = None,
+    device: torch.device, limit: int | None = None,
 ) -> dict[str, np.ndarray]:
     """What an iEnhancer-ELM user would write: pyfaidx windows → k-mer strings → dict → BertModel + head.
 
     Scores every window (NaN where skipped for N, as ielmscan does), both strands averaged, members
-    averaged with the bundle's weights; fp32. ``limit`` caps the windows per chromosome; ``members``
-    (from :func:`reference_members`) are built here when not given.
+    averaged with the bundle's weights; fp32. ``limit`` caps the windows per chromosome.
     """
     import pyfaidx
 
-    members = members if members is not None else reference_members(bundle, device)
+    members = reference_members(bundle, device)
     weights = bundle.normalised_weights()
     limit_n = np.float32(max_n_frac)
     results: dict[str, np.ndarray] = {}
@@ -459,6 +458,11 @@ def reference_scores(
     finally:
         fa.close()
     return results
+
+
+def scored_windows(scores: dict[str, np.ndarray]) -> int:
+    """Windows with a score (not NaN) in per-chromosome score arrays."""
+    return sum(int(np.count_nonzero(~np.isnan(chrom))) for chrom in scores.values())
 
 
 @torch.inference_mode()
@@ -531,7 +535,7 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
         pipelines[name] = scan
     times = round_robin_times(pipelines, args.e2e_repeats)
     ref_seconds = statistics.median(times["reference"])
-    ref_windows = sum(int(np.count_nonzero(~np.isnan(s))) for s in ref_results[-1].values())
+    ref_windows = scored_windows(ref_results[-1])
     for name, runs in manifests.items():
         windows = runs[-1]["windows_scanned"]
         if windows != ref_windows:
@@ -552,7 +556,7 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
 _REFERENCE_CHILD = r"""
 import importlib.util, json, sys, time
 from pathlib import Path
-import numpy as np, torch
+import torch
 spec = importlib.util.spec_from_file_location("ielmscan_benchmarks", sys.argv[1])
 harness = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = harness
@@ -563,7 +567,7 @@ window, stride, max_n, batch = int(sys.argv[5]), int(sys.argv[6]), float(sys.arg
 start = time.perf_counter()
 scores = harness.reference_scores(Path(sys.argv[2]), bundle, window, stride, max_n, batch, torch.device(sys.argv[4]))
 seconds = time.perf_counter() - start
-print(json.dumps({"seconds": seconds, "windows": int(sum(np.count_nonzero(~np.isnan(s)) for s in scores.values()))}))
+print(json.dumps({"seconds": seconds, "windows": harness.scored_windows(scores)}))
 """
 
 
@@ -746,15 +750,15 @@ def bench_scale(args: argparse.Namespace, bundle: Bundle, device: torch.device, 
     Genome.open(fasta).close()
     params = ScanParams(scorer=ScorerSettings(device=str(device), precision=Precision.auto,
                                               batch_size=args.batch_size))
+    scanner = Scanner(bundle, params)
     with Genome.open(fasta) as genome:  # kernels, autotuning and allocator caches before the timing
-        Scanner(bundle, params).score_interval(genome, Interval("chrS1", 0, min(length, 4 * args.batch_size * params.stride)))
+        scanner.score_interval(genome, Interval("chrS1", 0, min(length, 4 * args.batch_size * params.stride)))
     log(f"scale: scanning {args.scale_mb:g} Mb ({n_windows(length, params.window, params.stride):,} windows; "
         f"generated in {generated:.0f} s) on {device} ...")
     with GpuUtilisation(device) as utilisation:
         manifest = run_scan(fasta, bundle, params, str(tmp / "scale"))
     # The CPU side alone (read, encode, k-mer ids of both strands), as the scan's prefetch thread runs it:
     # the rate it could feed a device that scores instantly.
-    scanner = Scanner(bundle, params)
     with Genome.open(fasta) as genome:
         start = time.perf_counter()
         prepared = sum(len(scanner.prepare(chunk).keep) for chunk in

@@ -137,7 +137,7 @@ def summary_line(manifest: dict[str, Any]) -> str:
     outputs = manifest["outputs"]
     where = "stdout" if outputs.get("bed") == "-" else ", ".join(outputs.values())
     rate = manifest["windows_per_second"]
-    wall, waited = manifest["wall_seconds"], manifest.get("input_wait_seconds", 0.0)
+    wall, waited = manifest["wall_seconds"], manifest["input_wait_seconds"]
     # Worth saying on a fast device or a slow filesystem: the model, not the input, should set the pace.
     held_back = (f"; the model waited {waited:.1f} s ({waited / wall:.0%}) for reading and encoding"
                  if wall > 0 and waited / wall >= INPUT_BOUND_SHARE else "")

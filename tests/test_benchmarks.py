@@ -6,7 +6,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -74,7 +73,7 @@ def test_fresh_processes_time_both_pipelines_on_the_same_windows(harness, tmp_pa
     args = argparse.Namespace(e2e_repeats=1, batch_size=16, genome_mb=0.003)
     p = ScanParams()
     scores = harness.reference_scores(fasta, bundle, p.window, p.stride, p.max_n_frac, 16, torch.device("cpu"))
-    windows = int(np.count_nonzero(~np.isnan(scores["chr1"])))
+    windows = harness.scored_windows(scores)
     rows, details = [], {}
     harness.fresh_processes(args, bundle, torch.device("cpu"), fasta, windows, rows, details)
     (row,) = rows
