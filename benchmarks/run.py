@@ -36,16 +36,17 @@ import torch
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes
 
 from ielmscan import __version__
-from ielmscan.bundle import Bundle, default_bundle_path, load_bundle
-from ielmscan.convert import bert_config, to_bert_state_dict
-from ielmscan.devices import Precision, native_bf16, resolve_device, resolve_precision
-from ielmscan.genome import Genome
-from ielmscan.intervals import Interval, iter_chunks, n_windows
-from ielmscan.inference import EnsembleScorer, ScorerSettings, default_batch_size
-from ielmscan.model import forward_flops
-from ielmscan.scan import Scanner, ScanParams, run_scan
-from ielmscan.synthetic import synthetic_sequence, write_synthetic_genome
-from ielmscan.tokens import (
+from ielmscan.model.bundle import Bundle, default_bundle_path, load_bundle
+from ielmscan.model.convert import bert_config, to_bert_state_dict
+from ielmscan.inference.devices import Precision, native_bf16, resolve_device, resolve_precision
+from ielmscan.io.genome import Genome
+from ielmscan.io.intervals import Interval, iter_chunks
+from ielmscan.kernels.grid import WindowGrid
+from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings, default_batch_size
+from ielmscan.model.network import forward_flops
+from ielmscan.inference.scan import Scanner, ScanParams, run_scan
+from ielmscan.io.synthetic import synthetic_sequence, write_synthetic_genome
+from ielmscan.model.tokens import (
     CLS_ID,
     NUM_SPECIAL,
     PAD_ID,
@@ -437,7 +438,7 @@ def reference_scores(
     fa = pyfaidx.Fasta(str(fasta))
     try:
         for record in fa:  # pyfaidx records, in FASTA order
-            total = n_windows(len(record), window, stride)
+            total = WindowGrid(window, stride).count(len(record))
             total = total if limit is None else min(total, limit)
             scores = np.full(total, np.nan, dtype=np.float32)
             batch_seqs: list[str] = []
@@ -500,7 +501,7 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
                                                 compile=compile_model))
 
     # Same windows, same scores: checked before anything is timed.
-    p = ScanParams()  # the scan defaults: window, stride, N policy
+    p = ScanParams().for_bundle(bundle)  # the scan defaults: window (the bundle's), stride, N policy
     check = 128 if args.quick else 512
     scanner = Scanner(bundle, params(Precision.fp32))
     with Genome.open(fasta) as genome:
@@ -561,7 +562,7 @@ spec = importlib.util.spec_from_file_location("ielmscan_benchmarks", sys.argv[1]
 harness = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = harness
 spec.loader.exec_module(harness)
-from ielmscan.bundle import load_bundle
+from ielmscan.model.bundle import load_bundle
 bundle = load_bundle(sys.argv[3])
 window, stride, max_n, batch = int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), int(sys.argv[8])
 start = time.perf_counter()
@@ -579,7 +580,7 @@ def fresh_processes(args: argparse.Namespace, bundle: Bundle, device: torch.devi
     do not see. The rates are the scans' own (ielmscan's manifest; the reference's scoring function, model
     building included); the whole processes' wall times, imports included, go to the details.
     """
-    p = ScanParams()
+    p = ScanParams().for_bundle(bundle)
     prefix = fasta.with_suffix("")
     reference = [sys.executable, "-c", _REFERENCE_CHILD, str(Path(__file__).resolve()), str(fasta), str(bundle.path),
                  str(device), str(p.window), str(p.stride), str(p.max_n_frac), str(args.batch_size)]
@@ -753,7 +754,7 @@ def bench_scale(args: argparse.Namespace, bundle: Bundle, device: torch.device, 
     scanner = Scanner(bundle, params)
     with Genome.open(fasta) as genome:  # kernels, autotuning and allocator caches before the timing
         scanner.score_interval(genome, Interval("chrS1", 0, min(length, 4 * args.batch_size * params.stride)))
-    log(f"scale: scanning {args.scale_mb:g} Mb ({n_windows(length, params.window, params.stride):,} windows; "
+    log(f"scale: scanning {args.scale_mb:g} Mb ({scanner.params.grid.count(length):,} windows; "
         f"generated in {generated:.0f} s) on {device} ...")
     with GpuUtilisation(device) as utilisation:
         manifest = run_scan(fasta, bundle, params, str(tmp / "scale"))
@@ -762,7 +763,8 @@ def bench_scale(args: argparse.Namespace, bundle: Bundle, device: torch.device, 
     with Genome.open(fasta) as genome:
         start = time.perf_counter()
         prepared = sum(len(scanner.prepare(chunk).keep) for chunk in
-                       iter_chunks(genome, Interval("chrS1", 0, length), params.window, params.stride, params.chunk_windows))
+                       iter_chunks(genome, Interval("chrS1", 0, length), scanner.params.grid,
+                                   scanner.params.chunk_windows))
         prepare_s = time.perf_counter() - start
     fasta.unlink()
     needed = HUMAN_GENOME_BASES / params.stride / (GENOME_TARGET_MINUTES * 60)
@@ -809,8 +811,8 @@ if sys.argv[1] == "scan":
     except SystemExit as exc:
         code = exc.code or 0
 else:  # baseline: what importing ielmscan + torch and loading the bundle costs
-    from ielmscan.bundle import load_bundle
-    import ielmscan.scan
+    from ielmscan.model.bundle import load_bundle
+    import ielmscan.inference.scan
     load_bundle(sys.argv[2])
 hwm = None
 try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ielmscan.synthetic import write_synthetic_genome
+from ielmscan.io.synthetic import write_synthetic_genome
 
 # Three chromosomes, one shorter than a window's worth of bases would still be scanned without error.
 LENGTHS = {"chrSyn1": 300_000, "chrSyn2": 150_000, "chrSynM": 16_569}

@@ -5,7 +5,7 @@ byte) = ``INVALID`` (4). Soft-masking (lowercase) carries no meaning here.
 
 Token ids of a member with k-mer size k: 0 [PAD], 1 [UNK], 2 [CLS], 3 [SEP], 4 [MASK], then
 ``NUM_SPECIAL + index`` where ``index`` is the k-mer read as a base-4 number, first base most
-significant (k=3 "ACG" → 5 + 0*16 + 1*4 + 2 = 11). The layout matches ``ielmscan.tokens``.
+significant (k=3 "ACG" → 5 + 0*16 + 1*4 + 2 = 11). The layout matches ``ielmscan.model.tokens``.
 
 All positions are 0-based; a k-mer at position i covers the half-open interval [i, i + k).
 """
@@ -17,6 +17,7 @@ import numba
 import numpy as np
 
 from ._validate import check_int as _check_int
+from .grid import WindowGrid
 
 INVALID: int = 4
 PAD_ID: int = 0
@@ -177,12 +178,9 @@ def window_invalid_fraction(codes: np.ndarray, window: int, stride: int) -> np.n
     (n - window) // stride + 1 windows if n ≥ window, else none. Returns float32 of that length.
     """
     codes = _check_codes(codes)
-    window = _check_int(window, "window", 1)
-    stride = _check_int(stride, "stride", 1)
-    n = codes.shape[0]
-    n_windows = (n - window) // stride + 1 if n >= window else 0
-    out = np.empty(n_windows, dtype=np.float32)
-    _window_invalid_fraction(codes, window, stride, out)
+    grid = WindowGrid(window, stride)
+    out = np.empty(grid.count(codes.shape[0]), dtype=np.float32)
+    _window_invalid_fraction(codes, grid.window, grid.stride, out)
     return out
 
 
@@ -209,7 +207,13 @@ def _window_invalid_fraction(codes: np.ndarray, window: int, stride: int, out: n
 
 
 def reverse_complement_codes(codes: np.ndarray) -> np.ndarray:
-    """Reverse complement of 2-bit codes: reversed order, 0↔3, 1↔2, invalid (≥ 4) → 4. New uint8 array."""
+    """Reverse complement of 2-bit codes: reversed order, 0↔3, 1↔2, invalid (≥ 4) → 4. New uint8 array.
+
+    ``codes`` is one sequence (1-D) or a stack of equally long sequences (2-D, one per row: each row is
+    reverse-complemented on its own).
+    """
+    if isinstance(codes, np.ndarray) and codes.ndim == 2 and codes.dtype == np.uint8:
+        return _CODE_COMPLEMENT[codes[:, ::-1]]
     codes = _check_codes(codes)
     return _CODE_COMPLEMENT[codes[::-1]]
 

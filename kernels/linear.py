@@ -9,9 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._validate import check_int as _check_int
-
-NUM_SPECIAL = 5  # token ids below this are [PAD] [UNK] [CLS] [SEP] [MASK]
+from .encode import NUM_SPECIAL
+from .grid import WindowGrid
 
 
 def window_linear_scores(
@@ -32,14 +31,11 @@ def window_linear_scores(
         raise ValueError(f"weights must be a 2-D array with one row per k, got shape {getattr(weights, 'shape', None)}")
     if len(ks) and (ks.min() < 1 or weights.shape[1] < 4 ** int(ks.max())):
         raise ValueError(f"weights need 4**k columns for every k in {ks.tolist()}, got {weights.shape[1]}")
-    window = _check_int(window, "window", 1)
-    stride = _check_int(stride, "stride", 1)
-    n = ids.shape[1]
-    n_windows = (n - window) // stride + 1 if n >= window else 0
-    out = np.empty(n_windows, dtype=np.float32)
-    if n_windows:
+    grid = WindowGrid(window, stride)
+    out = np.empty(grid.count(ids.shape[1]), dtype=np.float32)
+    if len(out):
         _window_linear_scores(np.ascontiguousarray(ids), ks, np.ascontiguousarray(weights, dtype=np.float32),
-                              float(bias), window, stride, out)
+                              float(bias), grid.window, grid.stride, out)
     return out
 
 

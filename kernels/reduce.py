@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from ._validate import check_int as _check_int
+from .grid import WindowGrid
 
 
 def _check_scores(scores: object, name: str) -> np.ndarray:
@@ -33,21 +34,16 @@ def bin_window_scores(scores: np.ndarray, window: int, stride: int, length: int)
     Returns float32 (accumulated in float64).
     """
     scores64 = _check_scores(scores, "scores")
-    window = _check_int(window, "window", 1)
-    stride = _check_int(stride, "stride", 1)
+    grid = WindowGrid(window, stride)
     length = _check_int(length, "length", 0)
     n_windows = scores64.shape[0]
-    if n_windows > 0:
-        last_end = (n_windows - 1) * stride + window
-        if last_end > length:
-            raise ValueError(
-                f"{n_windows} windows of {window} bases every {stride} bases end at {last_end}, "
-                f"past length {length}; at most {(length - window) // stride + 1 if length >= window else 0} "
-                "windows fit"
-            )
-    n_bins = -(-length // stride)  # ceil without float rounding
-    out = np.empty(n_bins, dtype=np.float32)
-    _bin_window_scores(scores64, window, stride, out)
+    if grid.span(n_windows) > length:
+        raise ValueError(
+            f"{n_windows} windows of {window} bases every {stride} bases end at {grid.span(n_windows)}, "
+            f"past length {length}; at most {grid.count(length)} windows fit"
+        )
+    out = np.empty(grid.bins(length), dtype=np.float32)
+    _bin_window_scores(scores64, grid.window, grid.stride, out)
     return out
 
 
@@ -60,8 +56,8 @@ def _bin_window_scores(scores: np.ndarray, window: int, stride: int, out: np.nda
         s = scores[j]
         if np.isnan(s):
             continue
-        # Window j starts exactly at bin j's start; its last base (j*stride + window - 1) lies in
-        # bin (j*stride + window - 1) // stride, and it overlaps every bin in between.
+        # Window j starts exactly at bin j's start and overlaps every bin up to the one holding its
+        # last base (WindowGrid.last_bin, inlined for Numba).
         last_bin = (j * stride + window - 1) // stride
         for b in range(j, last_bin + 1):
             sums[b] += s

@@ -1,4 +1,4 @@
-"""Small real model bundles for tests: a random one, and one whose score is a known function of GC.
+"""Small real model bundles for tests (a random one, one whose score is a known function of GC) and a labelled set.
 
 The GC bundle is a genuine ``EnhancerLM`` whose weights are set by hand so that the transformer
 layers pass token embeddings through unchanged and the head sees the window's GC fraction:
@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ielmscan.bundle import Bundle, new_bundle, save_bundle
+from ielmscan.io.fasta import write_fasta
+from ielmscan.model.bundle import Bundle, new_bundle, save_bundle
 
 DENSE_W = 1.0
 OUT_W = 4.0
@@ -58,3 +59,15 @@ def gc_bundle(directory: Path, threshold: float = 0.5) -> Bundle:
     bundle.threshold = threshold
     save_bundle(bundle, directory)
     return bundle
+
+
+def labelled_fastas(folder, n: int = 60, seed: int = 0):
+    """GC-rich positives and AT-rich negatives, 200 bp each: easy to learn in a few steps."""
+    rng = np.random.default_rng(seed)
+
+    def draw(gc: float) -> str:
+        return "".join(rng.choice(list("ACGT"), 200, p=[(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]))
+
+    pos = write_fasta(folder / "pos.fa", [(f"p{i}", draw(0.62)) for i in range(n)])
+    neg = write_fasta(folder / "neg.fa", [(f"n{i}", draw(0.38)) for i in range(n)])
+    return pos, neg

@@ -126,14 +126,14 @@ def call_regions(
 
 
 def run_without_jit(script: str) -> str:
-    """Run ``script`` (with this folder as argv[1]) in a subprocess with Numba's JIT off; return stdout."""
+    """Run ``script`` (with the repository root as argv[1], so ``tests.*`` imports) with Numba's JIT off; return stdout."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env,
+    result = subprocess.run([sys.executable, "-c", script, str(Path(__file__).resolve().parents[1])], env=env,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout

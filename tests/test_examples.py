@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ielmscan.synthetic import write_synthetic_genome
+from ielmscan.io.synthetic import write_synthetic_genome
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

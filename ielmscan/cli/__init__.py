@@ -1,0 +1,27 @@
+"""Command-line interface: parses and validates, then calls one library function per command; no numerics.
+
+``ielmscan genome.fa ...`` is shorthand for ``ielmscan scan genome.fa ...``. The commands live in
+``scan`` (scan), ``model`` (model init/info/combine/cascade) and ``learn`` (train, pretrain, evaluate,
+predict); importing them registers them on the shared app, scan first so that ``--help`` lists it first.
+Nothing heavy (torch, numba) is imported here, so ``ielmscan --help`` answers at once.
+"""
+from __future__ import annotations
+
+import sys
+
+from ielmscan.cli import scan as _scan  # noqa: F401  (registers `scan` first)
+from ielmscan.cli import learn as _learn  # noqa: F401
+from ielmscan.cli import model as _model  # noqa: F401
+from ielmscan.cli.common import app
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: route ``ielmscan FASTA ...`` to ``ielmscan scan FASTA ...``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    commands = {info.name or info.callback.__name__ for info in app.registered_commands if info.callback}
+    commands |= {group.name for group in app.registered_groups if group.name}
+    if args and not args[0].startswith("-") and args[0] not in commands:
+        args.insert(0, "scan")
+    app(args=args, prog_name="ielmscan")

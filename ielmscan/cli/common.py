@@ -1,0 +1,143 @@
+"""The Typer app and what every command shares: panels, one-line errors, model loading, progress.
+
+Nothing heavy (torch, numba) is imported at module level, so ``ielmscan --help`` answers at once.
+"""
+from __future__ import annotations
+
+import functools
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+
+from ielmscan import __version__
+from ielmscan.errors import IelmscanError
+
+app = typer.Typer(
+    name="ielmscan",
+    help="Find enhancers in whole genomes with a multi-scale k-mer transformer ensemble (iEnhancer-ELM method).\n\n"
+    "`ielmscan genome.fa` is shorthand for `ielmscan scan genome.fa`.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+model_app = typer.Typer(help="Create and inspect model bundles.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+INPUT, MODEL, SCAN, OUTPUT, PERF = "Input", "Model", "Scanning", "Output", "Performance"
+
+# Options several commands share, declared once so their names and help cannot drift apart.
+ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=False, rich_help_panel=MODEL,
+                                                  help="Model bundle directory \\[default: the bundled trained model].")]
+Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
+ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
+                                                     help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
+ScoringThreads = Annotated[Optional[int], typer.Option(
+    "--threads", "-@", min=1, show_default=False, rich_help_panel=PERF,
+    help="CPU threads for scoring (batches run side by side) \\[default: torch's count: the cores, or OMP_NUM_THREADS]")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print one line on stderr and return the exit to raise."""
+    typer.echo(f"ielmscan: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a batch scheduler's time limit, ``kill``): unwind so partial outputs are removed."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def friendly_errors(func: F) -> F:
+    """Turn the library's errors into one line on stderr and exit 1 (never a traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        try:
+            return func(*args, **kwargs)
+        except IelmscanError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+            raise fail(f"{exc.strerror or exc}{':' if where else ''}{where}") from None
+        except KeyboardInterrupt:
+            raise fail("interrupted; no outputs were written", 130) from None
+        except Terminated:
+            raise fail("terminated (SIGTERM); no outputs were written", 143) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ielmscan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=version_callback, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Find enhancers in whole genomes."""
+    import logging
+
+    # The library logs; the CLI shows warnings as one line each on stderr.
+    logging.basicConfig(level=logging.WARNING, format="ielmscan: warning: %(message)s")
+
+
+def parse_ks(text: str) -> list[int]:
+    try:
+        ks = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of k-mer sizes, e.g. 3,4,5,6", param_hint="'--k'") from None
+    if not ks or any(not 1 <= k <= 8 for k in ks) or len(set(ks)) != len(ks):
+        raise typer.BadParameter(f"{text!r}: give distinct k-mer sizes between 1 and 8, e.g. 3,4,5,6", param_hint="'--k'")
+    return ks
+
+
+def load_model(model: Optional[Path]) -> Any:
+    """The bundle at ``model``, or the packaged default; exits with one line if there is none."""
+    from ielmscan.model.bundle import default_bundle_path, load_bundle
+
+    if model is None:
+        model = default_bundle_path()
+        if model is None:
+            raise fail(
+                "no trained default model is installed in this ielmscan yet: pass --model DIR "
+                "(a bundle from `ielmscan model init` works, but its scores mean nothing)"
+            )
+    return load_bundle(model)
+
+
+def progress_bar(quiet: bool, unit: str = "b") -> Callable[[int], Callable[[int], None]] | None:
+    """A tqdm bar on stderr, unless quiet or stderr is not a terminal (batch jobs, pipes)."""
+    if quiet or not sys.stderr.isatty():
+        return None
+
+    def factory(total: int) -> Callable[[int], None]:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit=unit, unit_scale=True, desc="scanning", file=sys.stderr, leave=False)
+
+        def update(n: int) -> None:
+            bar.update(n)
+            if bar.n >= total:
+                bar.close()
+
+        return update
+
+    return factory

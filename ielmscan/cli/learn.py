@@ -1,0 +1,200 @@
+"""`ielmscan train | pretrain | evaluate | predict`: learning from and classifying labelled sequences."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ielmscan.cli.common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, ScoringThreads,
+                         app, fail, friendly_errors, load_model, parse_ks)
+from ielmscan.inference.devices import Precision
+
+
+TRAIN, SIZE = "Training", "Model size (new bundles)"
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def train(
+    pos: Annotated[Path, typer.Option("--pos", help="Positive (enhancer) sequences, FASTA.", exists=True,
+                                      dir_okay=False, rich_help_panel=INPUT)],
+    neg: Annotated[Path, typer.Option("--neg", help="Negative sequences, FASTA.", exists=True, dir_okay=False,
+                                      rich_help_panel=INPUT)],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bundle directory to write. Without it "
+                                                   "only --cv runs.", rich_help_panel=OUTPUT)] = None,
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.",
+                                   rich_help_panel=SIZE)] = "3,4,5,6",
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from this bundle (e.g. from `ielmscan "
+                                                 "pretrain`) instead of random weights; --k and sizes are then "
+                                                 "taken from it.", file_okay=False, rich_help_panel=MODEL)] = None,
+    layers: Annotated[int, typer.Option("--layers", min=1, max=24, rich_help_panel=SIZE)] = 1,
+    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, rich_help_panel=SIZE)] = 64,
+    heads: Annotated[int, typer.Option("--heads", min=1, max=64, rich_help_panel=SIZE)] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs per member.", rich_help_panel=TRAIN)] = 30,
+    lr: Annotated[float, typer.Option("--lr", min=1e-7, max=1.0, help="Peak learning rate (AdamW).",
+                                      rich_help_panel=TRAIN)] = 5e-4,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=TRAIN)] = 64,
+    patience: Annotated[int, typer.Option("--patience", min=1, help="Stop after this many epochs without "
+                                          "validation AUROC improvement.", rich_help_panel=TRAIN)] = 8,
+    val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.02, max=0.5, help="Share held out for "
+                                                "early stopping and the threshold.", rich_help_panel=TRAIN)] = 0.1,
+    rc_augment: Annotated[bool, typer.Option("--rc-augment/--no-rc-augment", help="Train on a random strand "
+                                             "of each sequence.", rich_help_panel=TRAIN)] = True,
+    cv: Annotated[int, typer.Option("--cv", min=0, help="Run N-fold cross-validation first and report it "
+                                    "(0: none).", rich_help_panel=TRAIN)] = 0,
+    cv_report: Annotated[Optional[Path], typer.Option("--cv-report", help="With --cv: write per-fold metrics "
+                                                      "and every sequence's out-of-fold probabilities (JSON).",
+                                                      dir_okay=False, rich_help_panel=OUTPUT)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed for weights, splits and batches.",
+                                      rich_help_panel=TRAIN)] = 0,
+    device: Device = "cpu",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Train an ensemble on labelled sequences: every member, then the decision threshold."""
+    ks = parse_ks(k)
+    if output is None and cv == 0:
+        raise typer.BadParameter("give --output to train a bundle, or --cv N to cross-validate", param_hint="'--output'")
+    if hidden % heads:
+        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    from ielmscan.learn.train import TrainingRequest, run_training
+
+    request = TrainingRequest(
+        pos=pos, neg=neg, output=output, ks=ks, init=init, layers=layers, hidden=hidden, heads=heads,
+        epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
+        rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report,
+        command=["ielmscan", *sys.argv[1:]],
+    )
+    log = None if quiet else (lambda line: typer.echo(line, err=True))
+    result = run_training(request, log)
+    if result.cv_table:
+        typer.echo(result.cv_table)
+    if output is not None:
+        typer.echo(f"ielmscan: wrote bundle {output} (threshold {result.threshold:.3f}; validation "
+                   f"acc {result.val_acc:.4f})", err=True)
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def predict(
+    fasta: Annotated[Path, typer.Argument(help="Sequences to classify (FASTA, any lengths).", exists=True,
+                                          dir_okay=False, rich_help_panel=INPUT)],
+    model: ModelDir = None,
+    output: Annotated[str, typer.Option("--output", "-o", metavar="TSV", help="Where to write the table "
+                                        "('-' = stdout).", rich_help_panel=OUTPUT)] = "-",
+    stride: Annotated[int, typer.Option("--stride", "-s", min=1, help="Step between windows in records longer "
+                                        "than the window.", rich_help_panel=SCAN)] = 50,
+    max_n_frac: Annotated[float, typer.Option("--max-n-frac", min=0.0, max=1.0, help="Skip windows with more "
+                                              "N/IUPAC bases than this.", rich_help_panel=SCAN)] = 0.1,
+    rc: Annotated[bool, typer.Option("--rc/--no-rc", help="Average with the reverse complement.",
+                                     rich_help_panel=SCAN)] = True,
+    device: Device = "auto",
+    precision: Annotated[Precision, typer.Option("--precision", rich_help_panel=PERF)] = Precision.fp32,
+    batch_size: ScoringBatch = None,
+    threads: ScoringThreads = None,
+) -> None:
+    """Classify sequences: one TSV row per record (probability, per-member probabilities, label)."""
+    from ielmscan.inference.scorer import ScorerSettings
+    from ielmscan.inference.predict import predict_fasta
+    from ielmscan.io.writers import OutputSet
+
+    bundle = load_model(model)
+    settings = ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
+                              threads=threads)
+    if output == "-":
+        predict_fasta(bundle, fasta, sys.stdout, settings, stride, max_n_frac)
+        return
+    with OutputSet(output, ("",)) as outputs, outputs.temp("").open("w") as out:
+        rows = predict_fasta(bundle, fasta, out, settings, stride, max_n_frac)
+    typer.echo(f"ielmscan: {rows} record(s) → {output}", err=True)
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def pretrain(
+    fastas: Annotated[list[Path], typer.Argument(help="Genome or sequence FASTA file(s) to learn from.",
+                                                 exists=True, dir_okay=False, rich_help_panel=INPUT)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.",
+                                         rich_help_panel=OUTPUT)],
+    init: Annotated[Optional[Path], typer.Option("--init", help="Continue from this bundle instead of random "
+                                                 "weights.", file_okay=False, rich_help_panel=MODEL)] = None,
+    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.",
+                                   rich_help_panel=SIZE)] = "3,4,5,6",
+    layers: Annotated[int, typer.Option("--layers", min=1, max=24, rich_help_panel=SIZE)] = 1,
+    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, rich_help_panel=SIZE)] = 64,
+    heads: Annotated[int, typer.Option("--heads", min=1, max=64, rich_help_panel=SIZE)] = 4,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, rich_help_panel=TRAIN)] = 3,
+    lr: Annotated[float, typer.Option("--lr", min=1e-7, max=1.0, rich_help_panel=TRAIN)] = 1e-3,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=TRAIN)] = 64,
+    mask_prob: Annotated[float, typer.Option("--mask-prob", min=0.01, max=0.5, help="Share of k-mer tokens "
+                                             "masked (in spans of k).", rich_help_panel=TRAIN)] = 0.15,
+    stride: Annotated[int, typer.Option("--stride", "-s", min=1, help="Step between sampled windows.",
+                                        rich_help_panel=TRAIN)] = 100,
+    max_windows: Annotated[int, typer.Option("--max-windows", min=1, help="Uniform sample of at most this many "
+                                             "windows.", rich_help_panel=TRAIN)] = 100_000,
+    seed: Annotated[int, typer.Option("--seed", rich_help_panel=TRAIN)] = 0,
+    device: Device = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
+) -> None:
+    """Masked-language-model pretraining of the members on genome windows (a starting point for `train --init`)."""
+    ks = parse_ks(k)
+    if hidden % heads:
+        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    from ielmscan.model.bundle import load_bundle, new_bundle, save_bundle
+    from ielmscan.learn.pretrain import PretrainConfig
+    from ielmscan.learn.pretrain import pretrain as run_pretraining
+
+    bundle = load_bundle(init) if init is not None else new_bundle(ks, hidden_size=hidden, num_layers=layers,
+                                                                   num_heads=heads, seed=seed)
+    cfg = PretrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, mask_prob=mask_prob, stride=stride,
+                         max_windows=max_windows, seed=seed, device=device)
+    log = None if quiet else (lambda line: typer.echo(line, err=True))
+    report = run_pretraining(bundle, fastas, cfg, log)
+    bundle.provenance = {**bundle.provenance, "created_by": "ielmscan pretrain",
+                         "command": " ".join(["ielmscan", *sys.argv[1:]]), "pretraining": report}
+    save_bundle(bundle, output)
+    typer.echo(f"ielmscan: wrote pretrained bundle {output} ({report['windows']:,} windows)", err=True)
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def evaluate(
+    pos: Annotated[Path, typer.Option("--pos", help="Positive sequences, FASTA.", exists=True, dir_okay=False,
+                                      rich_help_panel=INPUT)],
+    neg: Annotated[Path, typer.Option("--neg", help="Negative sequences, FASTA.", exists=True, dir_okay=False,
+                                      rich_help_panel=INPUT)],
+    model: ModelDir = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, roc.png and "
+                                                   "pr.png.", file_okay=False, rich_help_panel=OUTPUT)] = None,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Add the GC and k-mer baselines "
+                                            "(5-fold CV on these sequences).", rich_help_panel=MODEL)] = True,
+    device: Device = "auto",
+) -> None:
+    """Metrics of a model on labelled sequences (Acc, Sn, Sp, MCC, AUROC, AUPRC, F1) beside two baselines."""
+    import json
+    import shutil
+    import tempfile
+
+    from ielmscan.learn.dataset import load_labelled
+    from ielmscan.learn.evaluate import evaluate as run_evaluation
+    from ielmscan.learn.evaluate import jsonable, table, write_plots
+
+    bundle = load_model(model)
+    data = load_labelled(pos, neg)
+    if output is not None and not output.resolve().parent.is_dir():
+        raise fail(f"cannot write to {output}: folder {output.resolve().parent} does not exist")
+    report = run_evaluation(bundle, data, device=device, baselines=baselines)
+    typer.echo(table(report))
+    if output is not None:
+        # Build every file in a temporary folder beside the target, then move them in together.
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
+        try:
+            (staging / "metrics.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
+            write_plots(report, staging, prevalence=float(data.labels.mean()))
+            output.mkdir(exist_ok=True)
+            for item in staging.iterdir():
+                item.replace(output / item.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        typer.echo(f"ielmscan: wrote {output}/metrics.json, roc.png, pr.png", err=True)

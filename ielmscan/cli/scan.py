@@ -1,0 +1,144 @@
+"""`ielmscan scan` (or just `ielmscan FASTA`): the main job, and its one-line summary."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ielmscan.cli.common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, ScoringThreads,
+                         app, friendly_errors, load_model, progress_bar)
+from ielmscan.inference.devices import Precision
+
+__all__ = ["scan", "summary_line"]
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def scan(
+    fasta: Annotated[
+        Path,
+        typer.Argument(
+            help="Genome FASTA, plain or bgzip-compressed; a missing .fai index is built.",
+            exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
+        ),
+    ],
+    chrom: Annotated[
+        Optional[list[str]],
+        typer.Option("--chrom", "-c", help="Scan only this chromosome (repeatable).", rich_help_panel=INPUT),
+    ] = None,
+    exclude_chrom: Annotated[
+        Optional[list[str]],
+        typer.Option("--exclude-chrom", "-x", help="Skip this chromosome (repeatable).", rich_help_panel=INPUT),
+    ] = None,
+    regions: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--regions", "-r", help="Scan only these intervals (BED, 0-based); overlaps are merged.",
+            exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
+        ),
+    ] = None,
+    model: ModelDir = None,
+    threshold: Annotated[
+        Optional[float],
+        typer.Option("--threshold", "-t", min=0.0, max=1.0,
+                     help="Bin score at or above which bins form regions \\[default: the model's threshold].",
+                     rich_help_panel=MODEL),
+    ] = None,
+    window: Annotated[
+        int, typer.Option("--window", "-w", min=1, help="Window length in bases (the models' training length).",
+                          rich_help_panel=SCAN)
+    ] = 200,
+    stride: Annotated[
+        int, typer.Option("--stride", "-s", min=1, help="Step between windows = width of a track bin.",
+                          rich_help_panel=SCAN)
+    ] = 50,
+    max_n_frac: Annotated[
+        float, typer.Option("--max-n-frac", min=0.0, max=1.0,
+                            help="Skip windows with more than this fraction of N/IUPAC bases.", rich_help_panel=SCAN)
+    ] = 0.1,
+    rc: Annotated[
+        bool, typer.Option("--rc/--no-rc", help="Average each window's score with its reverse complement's.",
+                           rich_help_panel=SCAN)
+    ] = True,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Cascade: only windows passing the model's linear k-mer first stage "
+                           "(calibrated for 99% recall of the ensemble's calls) go to the transformers.",
+                           rich_help_panel=SCAN)
+    ] = False,
+    output: Annotated[
+        Optional[str],
+        typer.Option("--output", "-o", metavar="PREFIX",
+                     help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; '-' streams the BED to stdout "
+                          "and writes nothing else \\[default: FASTA name + .ielmscan, in the current folder].",
+                     rich_help_panel=OUTPUT),
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
+    ] = False,
+    device: Device = "auto",
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="bf16 autocast where the device does it natively (auto), or force one.",
+                                rich_help_panel=PERF)
+    ] = Precision.auto,
+    batch_size: ScoringBatch = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1000, help="Bases read and encoded at a time (bounds memory).",
+                          rich_help_panel=PERF)
+    ] = 1_000_000,
+    compile_model: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="torch.compile the encoders: seconds to minutes of "
+                           "start-up; scores one batch at a time (for GPUs; on a CPU the default workers are "
+                           "as fast).", rich_help_panel=PERF)
+    ] = False,
+    threads: ScoringThreads = None,
+) -> None:
+    """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
+    if stride > window:
+        raise typer.BadParameter(f"stride {stride} is larger than the window {window}", param_hint="'--stride'")
+    if chunk_size < window:
+        raise typer.BadParameter(f"chunk size {chunk_size} is smaller than the window {window}",
+                                 param_hint="'--chunk-size'")
+    from ielmscan.model.bundle import check_window
+    from ielmscan.errors import BundleError
+    from ielmscan.inference.scorer import ScorerSettings
+    from ielmscan.inference.scan import ScanParams, default_prefix, run_scan
+
+    bundle = load_model(model)
+    try:
+        check_window(bundle, window)
+    except BundleError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--window'") from None
+    params = ScanParams(
+        window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size, fast=fast,
+        scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
+                              compile=compile_model, threads=threads),
+    )
+    prefix = output if output is not None else default_prefix(fasta)
+    manifest = run_scan(
+        fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
+        progress_factory=progress_bar(quiet),
+    )
+    if not quiet:
+        typer.echo(summary_line(manifest), err=True)
+
+
+# Above this share of the wall time spent waiting for input, the summary says the model was held back.
+INPUT_BOUND_SHARE = 0.2
+
+
+def summary_line(manifest: dict[str, Any]) -> str:
+    outputs = manifest["outputs"]
+    where = "stdout" if outputs.get("bed") == "-" else ", ".join(outputs.values())
+    rate = manifest["windows_per_second"]
+    wall, waited = manifest["wall_seconds"], manifest["input_wait_seconds"]
+    # Worth saying on a fast device or a slow filesystem: the model, not the input, should set the pace.
+    held_back = (f"; the model waited {waited:.1f} s ({waited / wall:.0%}) for reading and encoding"
+                 if wall > 0 and waited / wall >= INPUT_BOUND_SHARE else "")
+    return (
+        f"ielmscan: {manifest['bases']:,} bp in {len(manifest['chromosomes'])} chromosome(s): "
+        f"{manifest['windows_scanned']:,} windows scored, {manifest['windows_skipped']:,} skipped (N), "
+        f"{manifest['regions']:,} regions at threshold {manifest['parameters']['threshold']:.3f}; "
+        f"{wall:.1f} s ({rate:,.0f} windows/s){held_back} → {where}"
+    )

@@ -1,0 +1,264 @@
+"""Batched ensemble inference, the one path that scores: per-base token ids in, one probability per window out.
+
+Genome scans, ``predict``, ``evaluate``, training's validation and the cascade's fit all score through
+:class:`EnsembleScorer` (whole sequences through :func:`score_sequences`). Only the per-base id arrays
+of a chunk travel to the device; windows are cut there as strided views (``Tensor.unfold``), so no
+window is ever built in Python. Each window is scored by every member on
+both strands (optional) and the probabilities are averaged: strands equally, members with the bundle's
+weights. On a CPU the batches run side by side in a pool of single-threaded workers.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ielmscan.errors import InputError
+from ielmscan.inference.allocator import retain_freed_memory
+from ielmscan.inference.devices import Precision, resolve_device, resolve_precision
+from ielmscan.kernels.encode import kmer_token_ids, reverse_complement_codes
+from ielmscan.kernels.grid import WindowGrid
+from ielmscan.model.bundle import Bundle
+from ielmscan.model.tokens import CLS_ID, SEP_ID, encode_sequences
+
+log = logging.getLogger(__name__)
+
+
+# Small models on a CPU run fastest in small batches (the activations stay in cache: 64 windows x 2
+# strands ran 1.8x faster than 256 in benchmarks/run.py); a GPU needs large ones to fill its cores.
+CPU_BATCH = 64
+GPU_BATCH = 1024
+# Most CPU scoring workers by default (each holds its own activations, ~60 MB at the default batch); more
+# threads than this are shared out among them as intra-op threads.
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Windows per forward pass when the user gives none: :data:`GPU_BATCH` on CUDA, else :data:`CPU_BATCH`."""
+    return GPU_BATCH if device.type == "cuda" else CPU_BATCH
+
+
+@dataclass
+class ScorerSettings:
+    device: str = "auto"
+    precision: Precision = Precision.auto
+    batch_size: int | None = None  # windows per forward pass (each on both strands); None: per device
+    reverse_complement: bool = True
+    compile: bool = False  # torch.compile the encoders (fixed batch shapes; one batch at a time, caller's thread)
+    threads: int | None = None  # CPU threads for scoring; None: torch's own count (cores or OMP_NUM_THREADS)
+
+
+def cpu_workers(threads: int, explicit: bool) -> tuple[int, int]:
+    """(workers, intra-op threads per worker) for ``threads`` CPU threads.
+
+    One thread per worker when the user named the count; by default at most :data:`MAX_DEFAULT_WORKERS`
+    workers, so that memory stays bounded on many-core nodes, with the other threads shared out among them.
+    """
+    workers = threads if explicit else min(threads, MAX_DEFAULT_WORKERS)
+    return workers, max(1, threads // workers)
+
+
+def _init_worker(threads: int) -> None:
+    # torch applies its process-wide thread count to a thread lazily, on the thread's first parallel
+    # operator; trigger that first, so that it cannot later undo this worker's own count.
+    torch.get_num_threads()
+    torch.set_num_threads(threads)
+
+
+def batch_bucket(rows: int, full: int, smallest: int = 16) -> int:
+    """Rows to pad a batch of ``rows`` to: the next power-of-two multiple of ``smallest``, at most ``full``.
+
+    oneDNN (behind CPU matmuls) caches a compiled primitive per input shape, up to 1024 of them, and never
+    frees them: with the last batch of every chunk a new size, memory grew ~10 MB per Mb scanned. Bucketed
+    shapes keep the cache to a handful of entries per member, at the cost of a few padded rows per chunk.
+    """
+    if rows >= full:
+        return rows
+    size = smallest
+    while size < rows:
+        size *= 2
+    return min(size, full)
+
+
+class EnsembleScorer:
+    """Scores windows cut from per-base token ids with every member of a bundle.
+
+    Use it as a context manager (or call :meth:`close`): on a CPU it owns a pool of scoring threads.
+    """
+
+    def __init__(self, bundle: Bundle, settings: ScorerSettings) -> None:
+        if settings.batch_size is not None and settings.batch_size < 1:
+            raise InputError(f"batch size {settings.batch_size} must be at least 1")
+        if settings.threads is not None and settings.threads < 1:
+            raise InputError(f"thread count {settings.threads} must be at least 1")
+        self.bundle = bundle
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.precision = resolve_precision(settings.precision, self.device)
+        self.batch_size = settings.batch_size or default_batch_size(self.device)
+        self.models = [m.model.to(self.device).eval() for m in bundle.members]
+        self.weights = bundle.normalised_weights()
+        self.ks = bundle.ks
+        # Scanner rows are always [CLS] k-mers [SEP] without padding, so the encoder alone can be
+        # compiled (no data-dependent branches) and pooling is a plain slice mean.
+        self.encoders = [torch.compile(m.encoder, dynamic=False) if settings.compile else m.encoder
+                         for m in self.models]
+        retain_freed_memory(self.device)  # operators free tensors of a few MB: keep them for the next batch
+        # The small members' operators are too short for torch's intra-op threads to pay on a CPU (bf16,
+        # 2 cores: one batch at a time on 2 threads 470 windows/s, two side by side on 1 thread each 619;
+        # fp32 level), so batches go to single-threaded workers. Compiled encoders stay in the caller's
+        # thread: their graphs are guarded on the thread count, and compiled again in single-threaded
+        # workers they ran slower than the eager workers (540 vs 720 windows/s).
+        self._pool: ThreadPoolExecutor | None = None
+        if self.device.type == "cpu" and not settings.compile:
+            threads = settings.threads or torch.get_num_threads()
+            self.workers, self.threads_per_worker = cpu_workers(threads, explicit=settings.threads is not None)
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ielmscan-score",
+                                            initializer=_init_worker, initargs=(self.threads_per_worker,))
+        else:
+            if settings.threads is not None:
+                torch.set_num_threads(settings.threads)
+            self.workers, self.threads_per_worker = 1, torch.get_num_threads()
+
+    def close(self) -> None:
+        """Stop the CPU worker pool (queued batches are dropped); safe to call twice."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> EnsembleScorer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _autocast(self):
+        if self.precision is Precision.bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def score_chunk(
+        self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
+    ) -> np.ndarray:
+        """Ensemble probabilities of the selected windows of one chunk (see :meth:`score_members`)."""
+        return np.asarray(self.weights, dtype=np.float32) @ self.score_members(ids, ids_rc, window, stride, selected)
+
+    @torch.inference_mode()
+    def score_members(
+        self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
+    ) -> np.ndarray:
+        """Each member's probabilities of the selected windows of one chunk: (members, len(selected)).
+
+        ids: int32 (members, n) token ids of the k-mer starting at each base, one row per member (in
+        bundle order); ids_rc: the same for the reverse complement of the chunk (None without RC);
+        window j covers bases [j*stride, j*stride + window); selected: indices of the windows to score.
+        """
+        n_windows = WindowGrid(window, stride).count(ids.shape[1])
+        fwd = self._to_device(ids)
+        rev = self._to_device(ids_rc) if ids_rc is not None else None
+        chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
+        out = torch.zeros((len(self.models), len(selected)), dtype=torch.float32, device=self.device)
+        views = []
+        for row, k in enumerate(self.ks):
+            tokens = window - k + 1
+            # (n_windows, tokens) strided views: window j of the chunk, and of its reverse complement,
+            # whose window n_windows-1-j holds the reverse complement of forward window j.
+            fwd_windows = fwd[row, : (n_windows - 1) * stride + tokens].unfold(0, tokens, stride)
+            rev_windows = rev[row, : (n_windows - 1) * stride + tokens].unfold(0, tokens, stride) if rev is not None else None
+            views.append((fwd_windows, rev_windows))
+
+        @torch.inference_mode()  # per thread: workers do not inherit the caller's mode
+        def score_batch(row: int, begin: int) -> None:
+            fwd_windows, rev_windows = views[row]
+            index = chosen[begin : begin + self.batch_size]
+            batch = fwd_windows[index]
+            if rev_windows is not None:
+                batch = torch.cat([batch, rev_windows[n_windows - 1 - index]])
+            probs = self._forward(row, batch)
+            if rev_windows is not None:
+                probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
+            out[row, begin : begin + len(index)] = probs  # each batch owns its slice of ``out``
+
+        jobs = [(row, begin) for row in range(len(self.models)) for begin in range(0, len(selected), self.batch_size)]
+        if self._pool is None:
+            for job in jobs:
+                score_batch(*job)
+        else:
+            self._run_in_workers(score_batch, jobs)
+        return out.cpu().numpy()
+
+    def _run_in_workers(self, task: Callable[[int, int], None], jobs: list[tuple[int, int]]) -> None:
+        """Run ``task(*job)`` for every job in the worker pool; on any error or interrupt, drop the rest."""
+        assert self._pool is not None
+        caller_threads = torch.get_num_threads()
+        futures: list[Future] = [self._pool.submit(task, *job) for job in jobs]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()  # queued batches would otherwise keep the process alive after the error
+            raise
+        finally:
+            # Workers set torch's process-wide default for new threads; give the caller's back.
+            torch.set_num_threads(caller_threads)
+
+    def _to_device(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            # Page-locked memory lets the copy run asynchronously with the previous batch's compute.
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, non_blocking=True)
+
+    def _forward(self, member: int, kmer_ids: torch.Tensor) -> torch.Tensor:
+        """(B, tokens) k-mer ids → (B,) float32 probabilities; adds [CLS] and [SEP] around each row."""
+        rows = kmer_ids.shape[0]
+        full = self.batch_size * (2 if self.settings.reverse_complement else 1)
+        # The compiled encoder was built for one shape; eager kernels only see a few bucket sizes.
+        padded = full if self.settings.compile else batch_bucket(rows, full)
+        if rows < padded:
+            kmer_ids = torch.cat([kmer_ids, kmer_ids[:1].expand(padded - rows, -1)])
+        cls = torch.full((kmer_ids.shape[0], 1), CLS_ID, dtype=kmer_ids.dtype, device=kmer_ids.device)
+        sep = torch.full_like(cls, SEP_ID)
+        rows_in = torch.cat([cls, kmer_ids, sep], dim=1)
+        with self._autocast():
+            try:
+                states = self.encoders[member](rows_in)
+            except Exception as exc:  # torch.compile needs a working C++ toolchain; eager always works
+                if self.encoders[member] is self.models[member].encoder:
+                    raise
+                log.warning("torch.compile failed (%s); scoring without compilation", str(exc).splitlines()[0])
+                self.encoders = [m.encoder for m in self.models]
+                states = self.encoders[member](rows_in)
+            logits = self.models[member].classify(states[:, 1:-1].mean(1))
+        return torch.sigmoid(logits.float())[:rows]
+
+
+def score_codes(bundle: Bundle, codes: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Each member's probability of each of N equally long sequences given as (N, L) base codes: (members, N).
+
+    Each sequence is one window; the sequences are laid end to end as one chunk (a grid whose stride is
+    the window), so they go through exactly the path a genome scan takes, in fp32 and on both strands
+    (what training, evaluation and the cascade's fit compare and choose by).
+    """
+    settings = ScorerSettings(device=device, precision=Precision.fp32)
+    n, window = codes.shape
+    if n == 0:
+        return np.empty((len(bundle.members), 0), dtype=np.float32)
+    flat = np.ascontiguousarray(codes).reshape(-1)
+    ids = kmer_token_ids(flat, bundle.ks)
+    ids_rc = kmer_token_ids(reverse_complement_codes(flat), bundle.ks) if settings.reverse_complement else None
+    with EnsembleScorer(bundle, settings) as scorer:
+        return scorer.score_members(ids, ids_rc, window, window, np.arange(n))
+
+
+def score_sequences(bundle: Bundle, seqs: list[str], device: str = "cpu") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Probabilities of equally long sequences: (ensemble, {member name: probabilities}); see :func:`score_codes`."""
+    members = score_codes(bundle, encode_sequences(seqs), device)
+    ensemble = np.asarray(bundle.normalised_weights(), dtype=np.float32) @ members
+    return ensemble, {m.name: members[i] for i, m in enumerate(bundle.members)}

@@ -1,0 +1,216 @@
+"""The command line as a user meets it: help, bad input, exit codes, an end-to-end run."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from ielmscan.cli import app, main
+from ielmscan.cli.scan import summary_line
+from ielmscan.inference.scorer import CPU_BATCH, GPU_BATCH
+from ielmscan.io.fasta import write_fasta
+from ielmscan.io.synthetic import write_synthetic_genome
+
+from tests.bundles import random_bundle
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "bundle"
+    random_bundle(path, ks=(3, 4), hidden=16)
+    return path
+
+
+@pytest.fixture
+def genome(tmp_path):
+    return write_synthetic_genome(tmp_path / "g.fa", {"chr1": 3_000, "chr2": 1_000}, seed=1)
+
+
+def no_outputs(folder: Path, prefix: str = "out") -> bool:
+    return not [p for p in folder.iterdir() if p.name.startswith((prefix, f".{prefix}"))]
+
+
+def test_help_lists_commands_and_panels():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "scan" in result.stdout and "model" in result.stdout
+    result = runner.invoke(app, ["scan", "--help"])
+    assert result.exit_code == 0
+    for panel in ("Input", "Model", "Scanning", "Output", "Performance"):
+        assert panel in result.stdout
+    assert "--max-n-frac" in result.stdout
+
+
+@pytest.mark.parametrize("command, default", [
+    (["scan"], "[default: the bundled trained model]"),
+    (["scan"], f"[default: {CPU_BATCH} on CPU, {GPU_BATCH} on GPU]"),  # the help text spells the scorer's defaults
+    (["predict"], "[default: the bundled trained model]"),
+    (["model", "info"], "[default: the bundled trained model]"),
+])
+def test_help_shows_defaults_written_in_brackets(command, default):
+    # Rich reads a bare "[...]" as markup and drops it; the help texts escape it.
+    result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    text = " ".join(result.stdout.replace("│", " ").split())
+    assert default in text
+
+
+def test_cli_module_does_not_import_torch_or_numba():
+    code = "import sys, ielmscan.cli; print('torch' in sys.modules, 'numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.startswith("ielmscan ")
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--bogus"], "--bogus"),
+        (["--stride", "300"], "--stride"),
+        (["--threshold", "1.5"], "--threshold"),
+        (["--max-n-frac", "-0.1"], "--max-n-frac"),
+        (["--window", "400"], "--window"),  # longer than the members' positions allow
+        (["--precision", "fp8"], "--precision"),
+        (["--threads", "0"], "--threads"),
+    ],
+)
+def test_bad_options_exit_2_and_name_the_option(genome, bundle_dir, tmp_path, args, option):
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2
+    assert option in result.stderr
+    assert "Traceback" not in result.output
+    assert no_outputs(tmp_path)
+
+
+def test_end_to_end_scan_writes_the_three_outputs(genome, bundle_dir, tmp_path):
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", str(tmp_path / "out"),
+                                 "--device", "cpu", "--stride", "100", "--threshold", "0.5"])
+    assert result.exit_code == 0, result.output
+    for suffix in (".bed", ".bw", ".json"):
+        assert (tmp_path / f"out{suffix}").is_file()
+    manifest = json.loads((tmp_path / "out.json").read_text())
+    assert manifest["parameters"]["stride"] == 100
+    assert manifest["windows_scanned"] == (3_000 - 200) // 100 + 1 + (1_000 - 200) // 100 + 1 - manifest["windows_skipped"]
+    assert "windows scored" in result.stderr  # the one-line summary
+
+
+def test_summary_says_when_the_model_waited_for_its_input():
+    manifest = {"bases": 1_000_000, "chromosomes": {"chr1": {}}, "windows_scanned": 19_997, "windows_skipped": 0,
+                "regions": 12, "parameters": {"threshold": 0.46}, "wall_seconds": 10.0,
+                "windows_per_second": 1999.7, "input_wait_seconds": 0.1, "outputs": {"bed": "o.bed"}}
+    assert "waited" not in summary_line(manifest)
+    manifest["input_wait_seconds"] = 4.0
+    assert "the model waited 4.0 s (40%) for reading and encoding" in summary_line(manifest)
+
+
+def test_threads_option_sets_the_scoring_workers(genome, bundle_dir, tmp_path):
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", str(tmp_path / "out"),
+                                 "--device", "cpu", "-@", "3"])
+    assert result.exit_code == 0, result.output
+    parameters = json.loads((tmp_path / "out.json").read_text())["parameters"]
+    assert (parameters["scoring_workers"], parameters["threads_per_worker"]) == (3, 1)
+
+
+def test_quiet_prints_nothing_and_stdout_mode_prints_only_bed(genome, bundle_dir, tmp_path):
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", "-", "-q", "-t", "0"])
+    assert result.exit_code == 0
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert lines and all(len(line.split("\t")) == 10 for line in lines)
+
+
+@pytest.mark.parametrize(
+    "setup, args, message",
+    [
+        (lambda d: None, ["missing.fa"], "missing.fa"),
+        (lambda d: (d / "bad.fa").write_text("hello world\n"), ["bad.fa"], "bad.fa"),
+        (lambda d: None, ["g.fa", "--chrom", "chrX"], "chrX"),
+        (lambda d: None, ["g.fa", "-o", "nosuchdir/out"], "nosuchdir"),
+        (lambda d: (d / "broken").mkdir(), ["g.fa", "--model", "broken"], "broken"),
+    ],
+)
+def test_bad_input_gives_one_line_and_no_outputs(genome, bundle_dir, tmp_path, monkeypatch, setup, args, message):
+    monkeypatch.chdir(tmp_path)
+    setup(tmp_path)
+    if "--model" not in args:
+        args = [*args, "--model", str(bundle_dir)]
+    if "-o" not in args:
+        args = [*args, "-o", "out"]
+    result = runner.invoke(app, ["scan", *args])
+    assert result.exit_code != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    if result.exit_code == 1:
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert result.stderr.startswith("ielmscan: error: ")
+    assert no_outputs(tmp_path)
+
+
+def test_without_a_default_model_the_scan_says_so(genome, tmp_path, monkeypatch):
+    monkeypatch.setattr("ielmscan.model.bundle.default_bundle_path", lambda: None)
+    result = runner.invoke(app, ["scan", str(genome), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "no trained default model" in result.stderr
+    assert no_outputs(tmp_path)
+
+
+def test_model_init_and_info(tmp_path):
+    result = runner.invoke(app, ["model", "init", "--k", "3,5", "--layers", "1", "--hidden", "16", "-o", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    info = runner.invoke(app, ["model", "info", str(tmp_path / "m")])
+    assert info.exit_code == 0
+    assert "k3" in info.stdout and "k5" in info.stdout and "sha256" in info.stdout
+    bad = runner.invoke(app, ["model", "init", "--k", "3,x", "-o", str(tmp_path / "n")])
+    assert bad.exit_code == 2 and "--k" in bad.stderr
+
+
+def test_fasta_first_is_shorthand_for_scan(genome, bundle_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main([str(genome), "--model", str(bundle_dir), "-q"])
+    assert done.value.code == 0
+    assert (tmp_path / "g.ielmscan.bed").is_file() and (tmp_path / "g.ielmscan.bw").is_file()
+
+
+def test_console_script_runs(genome, bundle_dir, tmp_path):
+    # The installed entry point, as a shell pipeline would call it.
+    write_fasta(tmp_path / "one.fa", [("c", "ACGT" * 100)])
+    proc = subprocess.run(
+        [sys.executable, "-c", "from ielmscan.cli import main; main()", str(tmp_path / "one.fa"),
+         "--model", str(bundle_dir), "-o", "-", "--threshold", "0"],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("c\t0\t400\t")
+
+
+@pytest.mark.slow
+def test_sigterm_mid_scan_exits_143_and_leaves_no_files(bundle_dir, tmp_path):
+    # What a batch scheduler does at a job's time limit.
+    import signal
+    import time
+
+    fasta = write_synthetic_genome(tmp_path / "big.fa", {"chr1": 400_000}, seed=2)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from ielmscan.cli import main; main()", "scan", str(fasta), "--model",
+         str(bundle_dir), "-o", str(tmp_path / "out"), "--stride", "10", "--chunk-size", "20000", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)  # wait until the scan has started writing its temporary outputs
+    assert proc.poll() is None, "the scan finished before it could be interrupted"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143
+    assert "terminated" in err and "Traceback" not in err
+    assert no_outputs(tmp_path)

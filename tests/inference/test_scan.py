@@ -1,0 +1,298 @@
+"""The whole streaming path: FASTA → windows → ensemble → bins → regions → files."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyBigWig
+import pysam
+import pytest
+
+from ielmscan.model.bundle import load_bundle
+from ielmscan.inference.devices import Precision
+from ielmscan.io.genome import Genome
+from ielmscan.io.intervals import Interval
+from ielmscan.inference.scorer import ScorerSettings
+from ielmscan.kernels.encode import reverse_complement
+from ielmscan.inference.scan import ScanParams, Scanner, default_prefix, run_scan
+from ielmscan.io.fasta import write_fasta
+from ielmscan.io.synthetic import synthetic_sequence, write_synthetic_genome
+
+from tests.bundles import gc_bundle, gc_probability, random_bundle
+
+FP32 = ScorerSettings(device="cpu", precision=Precision.fp32)
+
+
+def params(**kwargs) -> ScanParams:
+    kwargs.setdefault("scorer", FP32)
+    return ScanParams(**kwargs)
+
+
+def read_bed(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines()]
+
+
+# --- a hand-made genome whose every score is known -------------------------------------------------
+
+# "peak": G/C only in [260, 330); "gappy": N in [300, 400); "short": shorter than one window.
+PEAK = "A" * 260 + "G" * 40 + "C" * 30 + "A" * 270
+GAPPY = "A" * 300 + "N" * 100 + "T" * 200
+SHORT = "ACGT" * 20
+W, S = 100, 50
+
+
+def expected_windows(seq: str) -> np.ndarray:
+    """Each window's probability from its GC fraction; NaN when over 10 % N (skipped)."""
+    out = []
+    for start in range(0, len(seq) - W + 1, S):
+        win = seq[start : start + W]
+        if win.count("N") / W > 0.1:
+            out.append(np.nan)
+        else:
+            out.append(gc_probability((win.count("G") + win.count("C")) / W))
+    return np.array(out)
+
+
+def expected_bins(windows: np.ndarray, length: int) -> np.ndarray:
+    """Bin b = mean of the scored windows overlapping it; W = 2 S, so windows b-1 and b."""
+    bins = []
+    for b in range(-(-length // S)):
+        covering = [windows[j] for j in (b - 1, b) if 0 <= j < len(windows) and not np.isnan(windows[j])]
+        bins.append(np.mean(covering) if covering else np.nan)
+    return np.array(bins)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    fasta = write_fasta(tmp_path / "tiny.fa", [("peak", PEAK), ("short", SHORT), ("gappy", GAPPY)])
+    gc_bundle(tmp_path / "gc", threshold=0.4)
+    return fasta, load_bundle(tmp_path / "gc")
+
+
+def test_hand_made_genome_gives_the_expected_bins_regions_and_summits(tiny, tmp_path):
+    fasta, bundle = tiny
+    run_scan(fasta, bundle, params(window=W, stride=S), str(tmp_path / "out"))
+
+    with pyBigWig.open(str(tmp_path / "out.bw")) as bw:
+        assert list(bw.chroms().items()) == [("peak", 600), ("short", 80), ("gappy", 600)]
+        for chrom, seq in (("peak", PEAK), ("gappy", GAPPY)):
+            bins = expected_bins(expected_windows(seq), len(seq))
+            entries = bw.intervals(chrom)
+            assert [(s, e) for s, e, _ in entries] == [(b * S, b * S + S) for b in np.flatnonzero(~np.isnan(bins))]
+            np.testing.assert_allclose([v for _, _, v in entries], bins[~np.isnan(bins)], atol=1e-5)
+        assert bw.intervals("short") is None
+        # The N gap is a gap in the track, not a zero.
+        assert all(e <= 300 or s >= 400 for s, e, _ in bw.intervals("gappy"))
+
+    # Bins 5 ([250, 300): windows 4 and 5) and 6 ([300, 350): windows 5 and 6) pass 0.4; bin 5 is the best.
+    peak_bins = expected_bins(expected_windows(PEAK), len(PEAK))
+    assert peak_bins[5] > peak_bins[6] >= 0.4 > max(peak_bins[4], peak_bins[7])
+    assert read_bed(tmp_path / "out.bed") == [
+        ["peak", "250", "350", "ielm_1", str(round(1000 * peak_bins[5])), ".", f"{peak_bins[5]:.4f}", "-1", "-1", "25"]
+    ]
+
+    manifest = json.loads((tmp_path / "out.json").read_text())
+    assert manifest["chromosomes"]["peak"]["windows_scanned"] == 11
+    assert manifest["chromosomes"]["gappy"] == {
+        "bases": 600, "windows_scanned": 8, "windows_skipped": 3, "windows_rejected_fast": 0, "regions": 0
+    }
+    assert manifest["chromosomes"]["short"]["windows_scanned"] == 0
+    assert manifest["regions"] == 1
+    assert manifest["parameters"]["threshold"] == 0.4
+    assert manifest["model"]["sha256"] == bundle.checksum
+
+
+def test_threshold_option_overrides_the_bundle(tiny, tmp_path):
+    fasta, bundle = tiny
+    run_scan(fasta, bundle, params(window=W, stride=S, threshold=0.55), str(tmp_path / "out"))
+    assert [row[:3] for row in read_bed(tmp_path / "out.bed")] == [["peak", "250", "300"]]
+
+
+def test_stdout_mode_streams_the_bed_and_writes_no_files(tiny, tmp_path, monkeypatch):
+    fasta, bundle = tiny
+    monkeypatch.chdir(tmp_path)
+    Genome.open(fasta).close()  # the .fai index is the only file a scan may leave
+    before = set(tmp_path.iterdir())
+    out = io.StringIO()
+    manifest = run_scan(fasta, bundle, params(window=W, stride=S), "-", stdout=out)
+    assert out.getvalue().startswith("peak\t250\t350\tielm_1\t")
+    assert manifest["outputs"] == {"bed": "-"}
+    assert set(tmp_path.iterdir()) == before
+
+
+def test_region_selection_limits_the_scan(tiny, tmp_path):
+    fasta, bundle = tiny
+    bed = tmp_path / "sel.bed"
+    bed.write_text("gappy\t0\t250\n")
+    manifest = run_scan(fasta, bundle, params(window=W, stride=S), str(tmp_path / "out"), regions_bed=bed)
+    assert list(manifest["chromosomes"]) == ["gappy"]
+    with pyBigWig.open(str(tmp_path / "out.bw")) as bw:
+        assert list(bw.chroms()) == ["gappy"]
+        assert max(e for _, e, _ in bw.intervals("gappy")) <= 250
+
+
+def test_manifest_reports_the_time_the_model_waited_for_input(tiny, tmp_path, monkeypatch):
+    fasta, bundle = tiny
+    manifest = run_scan(fasta, bundle, params(window=W, stride=S), str(tmp_path / "fast"))
+    assert 0.0 <= manifest["input_wait_seconds"] <= manifest["wall_seconds"]
+    # A slow reader (a network filesystem, say): every chunk takes 0.2 s more to prepare, so the scoring
+    # loop waits at least that long for the first one.
+    prepare = Scanner.prepare
+
+    def slow_prepare(self, chunk):
+        time.sleep(0.2)
+        return prepare(self, chunk)
+
+    monkeypatch.setattr(Scanner, "prepare", slow_prepare)
+    slow = run_scan(fasta, bundle, params(window=W, stride=S, chunk_size=200), str(tmp_path / "slow"))
+    assert 0.2 <= slow["input_wait_seconds"] <= slow["wall_seconds"]
+
+
+def test_failed_scan_leaves_no_outputs(tiny, tmp_path):
+    fasta, bundle = tiny
+    with pytest.raises(Exception, match="nosuch"):
+        run_scan(fasta, bundle, params(window=W, stride=S), str(tmp_path / "out"), chroms=["nosuch"])
+    assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
+
+
+# --- invariances on a synthetic genome with a random ensemble ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ensemble(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundle") / "rand"
+    random_bundle(path, ks=(3, 4), hidden=16)
+    return load_bundle(path)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("genome")
+    return write_synthetic_genome(folder / "syn.fa", {"chrA": 4_000, "chrB": 2_550}, seed=5)
+
+
+def scores(bundle, fasta, **kwargs) -> dict[str, np.ndarray]:
+    scanner = Scanner(bundle, params(**kwargs))
+    with Genome.open(fasta) as genome:
+        return {name: scanner.score_interval(genome, Interval(name, 0, length)).scores for name, length in genome.chroms}
+
+
+def test_scores_do_not_depend_on_chunk_or_batch_size(ensemble, synthetic):
+    reference = scores(ensemble, synthetic)
+    for kwargs in ({"chunk_size": 300}, {"chunk_size": 1_234}, {"scorer": ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=1)},
+                   {"scorer": ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=7)}):
+        other = scores(ensemble, synthetic, **kwargs)
+        for chrom in reference:
+            np.testing.assert_allclose(other[chrom], reference[chrom], atol=1e-6, err_msg=str(kwargs))
+    assert np.nanstd(reference["chrA"]) > 0.01
+
+
+def test_scores_do_not_depend_on_chromosome_order(ensemble, synthetic, tmp_path):
+    with Genome.open(synthetic) as genome:
+        records = [(name, genome.fetch(name, 0, length)) for name, length in genome.chroms]
+    swapped = write_fasta(tmp_path / "swapped.fa", records[::-1])
+    a, b = scores(ensemble, synthetic), scores(ensemble, swapped)
+    assert list(b) == ["chrB", "chrA"]
+    for chrom in a:
+        np.testing.assert_array_equal(a[chrom], b[chrom])
+
+
+def test_reverse_complement_genome_gives_the_mirrored_track(ensemble, tmp_path):
+    # Length chosen so the window grid and the bins are symmetric: (length - window) and length
+    # are multiples of the stride.
+    seq = bytes(synthetic_sequence(3_000, np.random.default_rng(11)))
+    fwd = write_fasta(tmp_path / "fwd.fa", [("c", seq)])
+    rev = write_fasta(tmp_path / "rev.fa", [("c", reverse_complement(seq))])
+    run_scan(fwd, ensemble, params(), str(tmp_path / "fwd"))
+    run_scan(rev, ensemble, params(), str(tmp_path / "rev"))
+    with pyBigWig.open(str(tmp_path / "fwd.bw")) as a, pyBigWig.open(str(tmp_path / "rev.bw")) as b:
+        track_a = np.array(a.values("c", 0, 3_000), dtype=float)
+        track_b = np.array(b.values("c", 0, 3_000), dtype=float)[::-1]
+    np.testing.assert_allclose(track_a, track_b, atol=1e-5)
+    assert np.nanstd(track_a) > 0.01
+
+
+def test_without_rc_averaging_the_strands_differ(ensemble, tmp_path):
+    seq = bytes(synthetic_sequence(1_000, np.random.default_rng(3)))
+    fwd = write_fasta(tmp_path / "fwd.fa", [("c", seq)])
+    rev = write_fasta(tmp_path / "rev.fa", [("c", reverse_complement(seq))])
+    no_rc = ScorerSettings(device="cpu", precision=Precision.fp32, reverse_complement=False)
+    a = scores(ensemble, fwd, scorer=no_rc)["c"]
+    b = scores(ensemble, rev, scorer=no_rc)["c"][::-1]
+    assert np.nanmax(np.abs(a - b)) > 1e-3
+
+
+def test_plain_and_bgzipped_fasta_give_identical_outputs(ensemble, synthetic, tmp_path):
+    plain = tmp_path / "plain.fa"
+    shutil.copy(synthetic, plain)
+    packed = tmp_path / "packed.fa.gz"
+    pysam.tabix_compress(str(plain), str(packed))
+    run_scan(plain, ensemble, params(), str(tmp_path / "a"))
+    run_scan(packed, ensemble, params(), str(tmp_path / "b"))
+    assert (tmp_path / "a.bed").read_text() == (tmp_path / "b.bed").read_text()
+    with pyBigWig.open(str(tmp_path / "a.bw")) as a, pyBigWig.open(str(tmp_path / "b.bw")) as b:
+        for chrom in ("chrA", "chrB"):
+            assert a.intervals(chrom) == b.intervals(chrom)
+
+
+def test_outputs_are_valid_bigwig_and_sorted_narrowpeak(ensemble, synthetic, tmp_path):
+    # A threshold inside the random ensemble's score range, so that some regions are called.
+    threshold = float(np.nanpercentile(np.concatenate(list(scores(ensemble, synthetic).values())), 70))
+    manifest = run_scan(synthetic, ensemble, params(threshold=threshold), str(tmp_path / "o"))
+    sizes = {"chrA": 4_000, "chrB": 2_550}
+    with pyBigWig.open(str(tmp_path / "o.bw")) as bw:
+        assert list(bw.chroms().items()) == list(sizes.items())
+        assert bw.header()["nLevels"] > 0  # zoom levels kept
+        for chrom, length in sizes.items():
+            entries = bw.intervals(chrom)
+            starts = [s for s, _, _ in entries]
+            assert starts == sorted(starts)
+            assert all(0 <= s < e <= length for s, e, _ in entries)
+            assert all(0.0 <= v <= 1.0 for _, _, v in entries)
+    rows = read_bed(tmp_path / "o.bed")
+    assert rows
+    order = [("chrA", "chrB").index(r[0]) for r in rows]
+    assert order == sorted(order)
+    for chrom in sizes:
+        starts = [int(r[1]) for r in rows if r[0] == chrom]
+        assert starts == sorted(starts)
+    for row in rows:
+        assert len(row) == 10
+        start, end, score, signal, summit = int(row[1]), int(row[2]), int(row[4]), float(row[6]), int(row[9])
+        assert 0 <= start < end <= sizes[row[0]] and 0 <= score <= 1000 and threshold - 1e-4 <= signal <= 1
+        assert 0 <= summit < end - start and row[5] == "." and row[7] == row[8] == "-1"
+    assert manifest["regions"] == len(rows)
+    assert manifest["windows_scanned"] == sum(c["windows_scanned"] for c in manifest["chromosomes"].values())
+
+
+def test_default_prefix_drops_fasta_extensions():
+    assert default_prefix(Path("/data/hg38.fa.gz")) == "hg38.ielmscan"
+    assert default_prefix(Path("genome.fasta")) == "genome.ielmscan"
+
+
+# --- real genome pieces ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_genomes_scan_without_error_and_soft_masking_is_ignored(tmp_path, shared_data):
+    bundle_dir = tmp_path / "b"
+    random_bundle(bundle_dir, ks=(3,), hidden=16)
+    bundle = load_bundle(bundle_dir)
+    fast = params(stride=200)
+    for shared in sorted(shared_data("genomes").glob("*.fa")):
+        fasta = Path(shutil.copy(shared, tmp_path))  # never write indexes into the shared folder
+        manifest = run_scan(fasta, bundle, fast, str(tmp_path / fasta.stem))
+        assert manifest["windows_scanned"] > 0
+        if fasta.name.startswith("grch37"):
+            assert list(manifest["chromosomes"]) == ["22:20000001-21000000"]
+            assert manifest["windows_skipped"] >= 100_000 // 200 - 1  # the assembly gap
+    masked = tmp_path / "hg38_chr16_186964-397118.fa"
+    upper = tmp_path / "upper.fa"
+    upper.write_bytes(b"".join(l if l.startswith(b">") else l.upper() for l in masked.read_bytes().splitlines(True)))
+    run_scan(upper, bundle, fast, str(tmp_path / "upper"))
+    with pyBigWig.open(str(tmp_path / "upper.bw")) as a, pyBigWig.open(str(tmp_path / masked.stem) + ".bw") as b:
+        assert a.intervals("chr16") == b.intervals("chr16")

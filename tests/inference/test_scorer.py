@@ -1,0 +1,202 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ielmscan.inference.devices import Precision, resolve_device, resolve_precision
+from ielmscan.errors import InputError
+from ielmscan.inference.scorer import (CPU_BATCH, GPU_BATCH, MAX_DEFAULT_WORKERS, EnsembleScorer, ScorerSettings,
+                                cpu_workers, default_batch_size)
+from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement, reverse_complement_codes
+from ielmscan.model.tokens import CLS_ID, SEP_ID, kmers_to_ids, seq_to_kmers
+
+from tests.bundles import random_bundle
+
+WINDOW, STRIDE = 60, 20
+
+
+def naive_probability(bundle, seq: str, rc: bool) -> float:
+    """The DNABERT-style path: k-mer strings, vocabulary lookup, one window at a time."""
+    total = 0.0
+    for member, weight in zip(bundle.members, bundle.normalised_weights()):
+        k = member.config.k
+
+        def prob(s: str) -> float:
+            ids = [CLS_ID] + kmers_to_ids(seq_to_kmers(s, k), k) + [SEP_ID]
+            with torch.no_grad():
+                return torch.sigmoid(member.model(torch.tensor([ids]))).item()
+
+        strands = [prob(seq), prob(reverse_complement(seq.encode()).decode())] if rc else [prob(seq)]
+        total += weight * float(np.mean(strands))
+    return total
+
+
+def chunk_ids(seq: bytes, ks):
+    codes = encode_bases(seq)
+    return kmer_token_ids(codes, ks), kmer_token_ids(reverse_complement_codes(codes), ks)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("b") / "b", ks=(3, 4))
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    rng = np.random.default_rng(7)
+    seq = bytearray(rng.choice(list(b"ACGTacgt"), size=WINDOW + 9 * STRIDE).tolist())
+    seq[70:73] = b"NNR"  # ambiguity codes become [UNK] tokens
+    return bytes(seq)
+
+
+@pytest.mark.parametrize("rc", [True, False])
+def test_scores_equal_the_string_kmer_reference(bundle, sequence, rc):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, reverse_complement=rc))
+    selected = np.arange(10)
+    got = scorer.score_chunk(ids, ids_rc if rc else None, WINDOW, STRIDE, selected)
+    text = sequence.decode()
+    expected = [naive_probability(bundle, text[j * STRIDE : j * STRIDE + WINDOW], rc) for j in selected]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert np.ptp(got) > 0.01  # the windows really are told apart
+
+
+def test_only_selected_windows_are_scored_in_their_order(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32))
+    every = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    some = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.array([7, 2, 9]))
+    np.testing.assert_allclose(some, every[[7, 2, 9]], atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_scores_do_not_depend_on_batch_size(bundle, sequence, batch_size):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    ref = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=256))
+    other = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=batch_size))
+    np.testing.assert_allclose(
+        other.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        ref.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        atol=1e-6,
+    )
+
+
+def test_bf16_scores_stay_close_to_fp32(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    fp32 = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32))
+    bf16 = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.bf16))
+    np.testing.assert_allclose(
+        bf16.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        fp32.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        atol=0.05,
+    )
+
+
+def test_device_and_precision_choices():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_precision("fp32", torch.device("cpu")) is Precision.fp32
+    assert resolve_precision("auto", torch.device("cpu")) in (Precision.fp32, Precision.bf16)
+    with pytest.raises(InputError, match="tpu"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA"):
+            resolve_device("cuda:0")
+
+
+def test_batch_size_defaults_per_device(bundle):
+    assert default_batch_size(torch.device("cuda", 0)) == GPU_BATCH
+    assert default_batch_size(torch.device("cpu")) == CPU_BATCH == 64  # the small batch the README documents
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu")).batch_size == CPU_BATCH
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=5)).batch_size == 5
+    assert EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=8)).batch_size == 8
+
+
+def test_batch_size_must_be_positive(bundle):
+    with pytest.raises(InputError, match="batch size"):
+        EnsembleScorer(bundle, ScorerSettings(batch_size=0))
+
+
+@pytest.mark.slow
+def test_compiled_encoders_give_the_same_scores(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    eager = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
+    compiled = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4, compile=True))
+    # 10 windows in batches of 4: the last batch is padded to the compiled shape and trimmed again.
+    np.testing.assert_allclose(
+        compiled.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        eager.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        atol=1e-5,
+    )
+
+
+def test_batch_bucket_is_a_power_of_two_multiple_capped_at_the_full_batch():
+    from ielmscan.inference.scorer import batch_bucket
+
+    assert [batch_bucket(r, 512) for r in (1, 16, 17, 33, 100, 300, 512)] == [16, 16, 32, 64, 128, 512, 512]
+    assert batch_bucket(20, 24) == 24  # never beyond a full batch
+    assert batch_bucket(40, 24) == 40  # nor below the rows given
+
+
+def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle, sequence):
+    # oneDNN keeps a primitive per input shape and never frees it: memory grew with every new
+    # last-batch size until batches were bucketed.
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
+    shapes = set()
+    hook = scorer.models[0].encoder.register_forward_pre_hook(lambda _, args: shapes.add(tuple(args[0].shape)))
+    reference = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    for n in range(1, 11):
+        got = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(n))
+        np.testing.assert_allclose(got, reference[:n], atol=1e-6)  # padding rows never leak into scores
+    hook.remove()
+    assert len(shapes) == 1  # 2..8 rows all padded to the full batch of 4 windows × 2 strands
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_scores_do_not_depend_on_the_thread_count(bundle, sequence, threads):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    # Batches of 2 windows: 10 windows x 2 members are 10 jobs shared out among the workers.
+    settings = dict(device="cpu", precision=Precision.fp32, batch_size=2)
+    serial = EnsembleScorer(bundle, ScorerSettings(**settings, threads=1))
+    scorer = EnsembleScorer(bundle, ScorerSettings(**settings, threads=threads))
+    assert scorer.workers == threads
+    np.testing.assert_allclose(scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+                               serial.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10)), atol=1e-6)
+
+
+def test_cpu_scoring_leaves_the_callers_thread_count_alone(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    before = torch.get_num_threads()
+    EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=1)).score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    assert torch.get_num_threads() == before
+
+
+def test_threads_are_shared_out_among_a_bounded_number_of_workers():
+    assert cpu_workers(2, explicit=False) == (2, 1)
+    assert cpu_workers(4 * MAX_DEFAULT_WORKERS, explicit=False) == (MAX_DEFAULT_WORKERS, 4)
+    assert cpu_workers(4 * MAX_DEFAULT_WORKERS, explicit=True) == (4 * MAX_DEFAULT_WORKERS, 1)
+
+
+def test_thread_count_must_be_positive(bundle):
+    with pytest.raises(InputError, match="thread count"):
+        EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=0))
+
+
+def test_a_failing_batch_stops_the_other_workers(bundle, sequence, monkeypatch):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=1, threads=2))
+    calls = []
+
+    def broken(member, batch):
+        calls.append(member)
+        time.sleep(0.2)  # long enough for the caller to see the first error and drop the queue
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(scorer, "_forward", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    scorer._pool.shutdown(wait=True)  # whatever was still queued would run now
+    # 10 windows x 2 members = 20 batches; only those already running when the error came were run.
+    assert len(calls) <= 4

@@ -1,0 +1,159 @@
+"""Tests for ielmscan.io.intervals: interval selection (chromosomes, BED regions) and chunking."""
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ielmscan.errors import GenomeError
+from ielmscan.io.genome import Genome
+from ielmscan.kernels.grid import WindowGrid
+from ielmscan.io.intervals import Chunk, Interval, iter_chunks, select_intervals
+
+from tests.io.test_genome import random_seq, write_fasta
+
+
+# -- interval selection ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Iterator[Genome]:
+    path = write_fasta(tmp_path / "s.fa", [("c2", "A" * 100), ("c1", "C" * 50), ("c3", "G" * 30)])
+    with Genome.open(path) as g:
+        yield g
+
+
+def test_default_selection_is_every_chromosome_whole_in_fasta_order(small: Genome) -> None:
+    assert select_intervals(small) == [Interval("c2", 0, 100), Interval("c1", 0, 50), Interval("c3", 0, 30)]
+
+
+def test_chroms_and_exclude(small: Genome) -> None:
+    # FASTA order wins over the order the names are given in.
+    assert select_intervals(small, chroms=["c3", "c2"]) == [Interval("c2", 0, 100), Interval("c3", 0, 30)]
+    assert select_intervals(small, exclude=["c1"]) == [Interval("c2", 0, 100), Interval("c3", 0, 30)]
+    assert select_intervals(small, chroms=["c1"], exclude=["c1"]) == []
+    assert select_intervals(small, chroms=[]) == select_intervals(small)  # empty: no restriction
+    with pytest.raises(GenomeError, match="'chrX' is not in .*s.fa.*c2, c1, c3"):
+        select_intervals(small, chroms=["c1", "chrX"])
+    with pytest.raises(GenomeError, match="'chrY'"):
+        select_intervals(small, exclude=["chrY"])
+
+
+def test_regions_bed_merged_sorted_and_intersected(small: Genome, tmp_path: Path) -> None:
+    bed = tmp_path / "r.bed"
+    bed.write_text(
+        "track name=x\n"
+        "browser position c1:1-10\n"
+        "# comment\n"
+        "\n"
+        "c3\t5\t10\n"
+        "c1\t40\t50\tname\t0\t+\n"
+        "c2\t10\t20\n"
+        "c2\t15\t30\n"  # overlaps the previous one
+        "c2\t30\t35\n"  # touches it: merged too
+        "c2\t50\t60\n"
+        "c2\t0\t5\n"
+        "c1\t7\t7\n"  # empty: dropped
+        "c1\t0\t3\n"
+    )
+    assert select_intervals(small, regions_bed=bed) == [
+        Interval("c2", 0, 5),
+        Interval("c2", 10, 35),
+        Interval("c2", 50, 60),
+        Interval("c1", 0, 3),
+        Interval("c1", 40, 50),
+        Interval("c3", 5, 10),
+    ]
+    assert select_intervals(small, exclude=["c2"], regions_bed=bed) == [
+        Interval("c1", 0, 3),
+        Interval("c1", 40, 50),
+        Interval("c3", 5, 10),
+    ]
+    assert select_intervals(small, chroms=["c3"], regions_bed=bed) == [Interval("c3", 5, 10)]
+
+
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("c1\t5", "r.bed:2: expected at least 3 columns"),
+        ("c1\tfive\t9", "r.bed:2: start and end must be whole numbers"),
+        ("c1\t9\t5", r"r.bed:2: need 0 <= start <= end"),
+        ("c1\t-1\t5", r"r.bed:2: need 0 <= start <= end"),
+        ("c1\t10\t51", r"r.bed:2: end 51 is beyond the end of c1 \(length 50\)"),
+        ("chr1\t10\t20", "r.bed:2: sequence 'chr1' is not in"),
+    ],
+)
+def test_bad_regions_bed_names_file_and_line(small: Genome, tmp_path: Path, line: str, message: str) -> None:
+    bed = tmp_path / "r.bed"
+    bed.write_text(f"c2\t0\t10\n{line}\n")
+    with pytest.raises(GenomeError, match=message):
+        select_intervals(small, regions_bed=bed)
+
+
+def test_missing_regions_bed(small: Genome, tmp_path: Path) -> None:
+    with pytest.raises(GenomeError, match="missing.bed"):
+        select_intervals(small, regions_bed=tmp_path / "missing.bed")
+
+
+# -- windows and chunks ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "interval,window,stride,chunk_windows",
+    [
+        (Interval("c", 0, 1000), 200, 50, 4),
+        (Interval("c", 0, 1000), 200, 50, 17),  # exactly one chunk
+        (Interval("c", 0, 1000), 200, 50, 1000),  # chunk bigger than needed
+        (Interval("c", 13, 997), 7, 3, 5),  # interval not at 0, last window short of the end
+        (Interval("c", 0, 1000), 10, 25, 3),  # stride larger than window
+        (Interval("c", 100, 300), 200, 1, 1),  # exactly one window
+        (Interval("c", 0, 1000), 1, 1, 64),
+    ],
+)
+def test_iter_chunks_covers_each_window_once_and_reassembles(
+    tmp_path: Path, interval: Interval, window: int, stride: int, chunk_windows: int
+) -> None:
+    seq = random_seq(random.Random(3), 1000)
+    with Genome.open(write_fasta(tmp_path / "c.fa", [("c", seq)], width=61)) as g:
+        chunks = list(iter_chunks(g, interval, WindowGrid(window, stride), chunk_windows))
+    starts: list[int] = []
+    for chunk in chunks:
+        assert isinstance(chunk, Chunk) and chunk.interval == interval
+        assert 1 <= chunk.n_windows <= chunk_windows
+        assert chunk.start == interval.start + chunk.first_window * stride
+        # Memory bound: a chunk never holds more bases than its windows span.
+        assert len(chunk.seq) == (chunk.n_windows - 1) * stride + window
+        assert chunk.seq == seq[chunk.start : chunk.start + len(chunk.seq)].encode()
+        for j in range(chunk.n_windows):
+            w_start = chunk.start + j * stride
+            starts.append(w_start)
+            assert chunk.seq[j * stride : j * stride + window] == seq[w_start : w_start + window].encode()
+    expected = [interval.start + j * stride for j in range(WindowGrid(window, stride).count(len(interval)))]
+    assert starts == expected  # every window once, in order
+    assert [c.first_window for c in chunks] == list(range(0, len(expected), chunk_windows))
+
+
+def test_iter_chunks_short_interval_yields_nothing(small: Genome) -> None:
+    assert list(iter_chunks(small, Interval("c3", 0, 30), WindowGrid(31, 1), 10)) == []
+    assert list(iter_chunks(small, Interval("c3", 10, 10), WindowGrid(1, 1), 10)) == []
+
+
+def test_iter_chunks_fetches_lazily(small: Genome, monkeypatch) -> None:
+    fetched: list[tuple[int, int]] = []
+    real = small.fetch
+
+    def spy(chrom: str, start: int, end: int) -> bytes:
+        fetched.append((start, end))
+        return real(chrom, start, end)
+
+    monkeypatch.setattr(small, "fetch", spy)
+    it = iter_chunks(small, Interval("c2", 0, 100), WindowGrid(10, 5), 3)
+    next(it)
+    assert fetched == [(0, 20)]  # one chunk read, not the whole chromosome
+
+
+def test_iter_chunks_interval_past_chromosome_end_is_an_error(small: Genome) -> None:
+    with pytest.raises(GenomeError, match="outside c3"):
+        list(iter_chunks(small, Interval("c3", 0, 40), WindowGrid(10, 10), 2))

@@ -1,0 +1,65 @@
+"""WindowGrid: where windows start and where track bins lie, against hand-counted cases."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ielmscan.kernels.grid import WindowGrid, bin_count, bin_edges
+
+
+@pytest.mark.parametrize(
+    "length,window,stride,expected",
+    [(0, 5, 1, 0), (4, 5, 1, 0), (5, 5, 1, 1), (6, 5, 1, 2), (10, 5, 5, 2), (14, 5, 5, 2), (15, 5, 5, 3),
+     (200, 200, 50, 1), (1000, 200, 50, 17)],
+)
+def test_count_is_the_number_of_windows_that_fit(length: int, window: int, stride: int, expected: int) -> None:
+    grid = WindowGrid(window, stride)
+    assert grid.count(length) == expected
+    starts = grid.starts(length)
+    assert len(starts) == expected
+    if expected:
+        assert starts[0] == 0 and np.all(np.diff(starts) == stride)
+        assert starts[-1] + window <= length < starts[-1] + stride + window  # no further window fits
+
+
+def test_span_of_consecutive_windows() -> None:
+    grid = WindowGrid(200, 50)
+    assert [grid.span(n) for n in (0, 1, 2, 17)] == [0, 200, 250, 1000]
+    assert grid.span(grid.count(1000)) <= 1000
+
+
+def test_covering_starts_add_one_window_flush_with_the_end() -> None:
+    grid = WindowGrid(200, 50)
+    assert grid.covering_starts(200).tolist() == [0]
+    assert grid.covering_starts(320).tolist() == [0, 50, 100, 120]
+    assert grid.covering_starts(300).tolist() == [0, 50, 100]  # already flush: nothing added
+    assert grid.covering_starts(199).tolist() == []
+
+
+def test_windows_within_a_chunk_is_at_least_one() -> None:
+    grid = WindowGrid(200, 50)
+    assert grid.windows_within(1_000_000) == 19_997
+    assert grid.windows_within(100) == 1
+
+
+def test_bins_and_their_edges_clip_the_last_bin() -> None:
+    grid = WindowGrid(200, 50)
+    assert grid.bins(0) == 0 and grid.bins(50) == 1 and grid.bins(51) == 2
+    starts, ends = grid.bin_edges(1000, 1120)
+    assert starts.tolist() == [1000, 1050, 1100] and ends.tolist() == [1050, 1100, 1120]
+    assert bin_count(120, 50) == 3
+    assert [a.tolist() for a in bin_edges(5, 5, 50)] == [[], []]
+
+
+def test_window_overlaps_bins_from_its_own_to_its_last_base() -> None:
+    grid = WindowGrid(200, 50)
+    assert [grid.last_bin(j) for j in (0, 1, 5)] == [3, 4, 8]
+    assert WindowGrid(10, 25).last_bin(2) == 2  # stride larger than the window: one bin per window
+
+
+@pytest.mark.parametrize("window,stride", [(0, 1), (5, 0), (-1, 5), (2.5, 1), (True, 1)])
+def test_bad_geometry_is_refused(window, stride) -> None:
+    with pytest.raises(ValueError):
+        WindowGrid(window, stride)
+    with pytest.raises(ValueError):
+        bin_edges(10, 5, 1)

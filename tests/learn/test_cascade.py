@@ -1,0 +1,80 @@
+"""The cascade's first stage and `scan --fast`."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ielmscan.model.bundle import load_bundle, save_bundle
+from ielmscan.learn.cascade import fit_cascade
+from ielmscan.cli import app
+from ielmscan.learn.dataset import load_labelled
+from ielmscan.inference.devices import Precision
+from ielmscan.errors import InputError
+from ielmscan.io.genome import Genome
+from ielmscan.io.intervals import Interval
+from ielmscan.inference.scorer import ScorerSettings
+from ielmscan.inference.scan import ScanParams, Scanner
+from ielmscan.io.fasta import write_fasta
+
+from tests.bundles import gc_bundle, labelled_fastas
+
+
+@pytest.fixture(scope="module")
+def gc_with_cascade(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cascade")
+    gc_bundle(folder / "gc", threshold=0.5)
+    bundle = load_bundle(folder / "gc")
+    pos, neg = labelled_fastas(folder, n=80)
+    bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg))
+    save_bundle(bundle, folder / "gc")
+    return load_bundle(folder / "gc")
+
+
+def test_calibration_keeps_the_asked_recall_and_survives_saving(gc_with_cascade):
+    cal = gc_with_cascade.cascade.calibration
+    assert cal["training_recall"] >= 0.99
+    assert 0 < cal["training_pass_fraction"] < 1
+    assert gc_with_cascade.cascade.weights.shape == (5, 4**5)
+
+
+def test_fast_scan_sends_fewer_windows_and_keeps_the_regions(gc_with_cascade, tmp_path):
+    rng = np.random.default_rng(2)
+    at_rich = lambda n: "".join(rng.choice(list("ACGT"), n, p=[0.35, 0.15, 0.15, 0.35]))  # noqa: E731
+    gc_rich = lambda n: "".join(rng.choice(list("ACGT"), n, p=[0.15, 0.35, 0.35, 0.15]))  # noqa: E731
+    seq = at_rich(3000) + gc_rich(600) + at_rich(3000) + gc_rich(400) + at_rich(2000)
+    fasta = write_fasta(tmp_path / "g.fa", [("c", seq)])
+    fp32 = ScorerSettings(device="cpu", precision=Precision.fp32)
+    results = {}
+    for fast in (False, True):
+        scanner = Scanner(gc_with_cascade, ScanParams(fast=fast, scorer=fp32))
+        with Genome.open(fasta) as genome:
+            results[fast] = scanner.score_interval(genome, Interval("c", 0, len(seq)))
+    full, fast = results[False], results[True]
+    assert fast.windows_to_ensemble < 0.6 * full.windows_to_ensemble
+    assert fast.windows_rejected == full.windows_to_ensemble - fast.windows_to_ensemble
+    # Both GC islands are found, with edges within two bins of the full scan's.
+    assert len(full.regions) == len(fast.regions) == 2
+    for a, b in zip(full.regions, fast.regions):
+        assert abs(a.start - b.start) <= 100 and abs(a.end - b.end) <= 100
+    # Windows the ensemble scored in fast mode have exactly the full-scan score; the rest are unscored.
+    scored = ~np.isnan(fast.scores)
+    assert scored.sum() == fast.windows_to_ensemble
+    np.testing.assert_allclose(fast.scores[scored], full.scores[scored], atol=1e-6)
+
+
+def test_fast_needs_a_cascade(tmp_path):
+    gc_bundle(tmp_path / "gc")
+    with pytest.raises(InputError, match="cascade"):
+        Scanner(load_bundle(tmp_path / "gc"), ScanParams(fast=True))
+
+
+def test_model_cascade_command_adds_the_stage(tmp_path):
+    gc_bundle(tmp_path / "gc")
+    pos, neg = labelled_fastas(tmp_path, n=40)
+    result = CliRunner().invoke(app, ["model", "cascade", str(tmp_path / "gc"), "--pos", str(pos), "--neg", str(neg),
+                                      "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "pass" in result.stderr
+    info = CliRunner().invoke(app, ["model", "info", str(tmp_path / "gc")])
+    assert "cascade" in info.stdout
