@@ -61,12 +61,12 @@ def gc_bundle(directory: Path, threshold: float = 0.5) -> Bundle:
     return bundle
 
 
-def labelled_fastas(folder, n: int = 60, seed: int = 0):
-    """GC-rich positives and AT-rich negatives, 200 bp each: easy to learn in a few steps."""
+def labelled_fastas(folder, n: int = 60, seed: int = 0, length: int = 200):
+    """GC-rich positives and AT-rich negatives, ``length`` bp each: easy to learn in a few steps."""
     rng = np.random.default_rng(seed)
 
     def draw(gc: float) -> str:
-        return "".join(rng.choice(list("ACGT"), 200, p=[(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]))
+        return "".join(rng.choice(list("ACGT"), length, p=[(1 - gc) / 2, gc / 2, gc / 2, (1 - gc) / 2]))
 
     pos = write_fasta(folder / "pos.fa", [(f"p{i}", draw(0.62)) for i in range(n)])
     neg = write_fasta(folder / "neg.fa", [(f"n{i}", draw(0.38)) for i in range(n)])

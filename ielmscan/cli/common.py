@@ -16,6 +16,8 @@ import typer
 
 from ielmscan import __version__
 from ielmscan.errors import IelmscanError
+from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_KS, DEFAULT_LAYERS, DEFAULT_WINDOW,
+                                     MAX_K)
 
 app = typer.Typer(
     name="ielmscan",
@@ -32,6 +34,7 @@ app.add_typer(model_app, name="model")
 F = TypeVar("F", bound=Callable[..., Any])
 
 INPUT, MODEL, SCAN, OUTPUT, PERF = "Input", "Model", "Scanning", "Output", "Performance"
+SIZE = "Model size (new bundles)"
 
 # Options several commands share, declared once so their names and help cannot drift apart.
 ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=False, rich_help_panel=MODEL,
@@ -39,9 +42,20 @@ ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=Fal
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
 ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
                                                      help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
+# The shape of a new bundle (model init, train, pretrain): one declaration, the shipped model's defaults.
+Kmers = Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.", rich_help_panel=SIZE)]
+Layers = Annotated[int, typer.Option("--layers", min=1, max=24, help="Transformer layers per member.",
+                                     rich_help_panel=SIZE)]
+Hidden = Annotated[int, typer.Option("--hidden", min=8, max=2048, help="Hidden size per member.", rich_help_panel=SIZE)]
+Heads = Annotated[int, typer.Option("--heads", min=1, max=64, help="Attention heads per member (must divide --hidden).",
+                                    rich_help_panel=SIZE)]
+Window = Annotated[int, typer.Option("--window", min=8, help="Window length in bases: what the bundle is trained on "
+                                     "and scores.", rich_help_panel=SIZE)]
 ScoringThreads = Annotated[Optional[int], typer.Option(
     "--threads", "-@", min=1, show_default=False, rich_help_panel=PERF,
     help="CPU threads for scoring (batches run side by side) \\[default: torch's count: the cores, or OMP_NUM_THREADS]")]
+DEFAULT_K_TEXT = ",".join(map(str, DEFAULT_KS))
+__all__ = ["DEFAULT_HEADS", "DEFAULT_HIDDEN", "DEFAULT_K_TEXT", "DEFAULT_LAYERS", "DEFAULT_WINDOW"]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -104,9 +118,15 @@ def parse_ks(text: str) -> list[int]:
         ks = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise typer.BadParameter(f"{text!r} is not a comma-separated list of k-mer sizes, e.g. 3,4,5,6", param_hint="'--k'") from None
-    if not ks or any(not 1 <= k <= 8 for k in ks) or len(set(ks)) != len(ks):
-        raise typer.BadParameter(f"{text!r}: give distinct k-mer sizes between 1 and 8, e.g. 3,4,5,6", param_hint="'--k'")
+    if not ks or any(not 1 <= k <= MAX_K for k in ks) or len(set(ks)) != len(ks):
+        raise typer.BadParameter(f"{text!r}: give distinct k-mer sizes between 1 and {MAX_K}, e.g. 3,4,5,6",
+                                 param_hint="'--k'")
     return ks
+
+
+def check_heads(hidden: int, heads: int) -> None:
+    if hidden % heads:
+        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
 
 
 def load_model(model: Optional[Path]) -> Any:

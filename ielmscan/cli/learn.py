@@ -7,12 +7,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ielmscan.cli.common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, ScoringThreads,
-                         app, fail, friendly_errors, load_model, parse_ks)
+from ielmscan.cli.common import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, DEFAULT_LAYERS, DEFAULT_WINDOW, INPUT,
+                                 MODEL, OUTPUT, PERF, SCAN, Device, Heads, Hidden, Kmers, Layers, ModelDir, ScoringBatch,
+                                 ScoringThreads, Window, app, check_heads, fail, friendly_errors, load_model, parse_ks)
 from ielmscan.inference.devices import Precision
 
 
-TRAIN, SIZE = "Training", "Model size (new bundles)"
+TRAIN = "Training"
 
 
 @app.command(no_args_is_help=True)
@@ -24,14 +25,14 @@ def train(
                                       rich_help_panel=INPUT)],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bundle directory to write. Without it "
                                                    "only --cv runs.", rich_help_panel=OUTPUT)] = None,
-    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.",
-                                   rich_help_panel=SIZE)] = "3,4,5,6",
+    k: Kmers = DEFAULT_K_TEXT,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this bundle (e.g. from `ielmscan "
-                                                 "pretrain`) instead of random weights; --k and sizes are then "
+                                                 "pretrain`) instead of random weights; --k, sizes and the window are then "
                                                  "taken from it.", file_okay=False, rich_help_panel=MODEL)] = None,
-    layers: Annotated[int, typer.Option("--layers", min=1, max=24, rich_help_panel=SIZE)] = 1,
-    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, rich_help_panel=SIZE)] = 64,
-    heads: Annotated[int, typer.Option("--heads", min=1, max=64, rich_help_panel=SIZE)] = 4,
+    layers: Layers = DEFAULT_LAYERS,
+    hidden: Hidden = DEFAULT_HIDDEN,
+    heads: Heads = DEFAULT_HEADS,
+    window: Window = DEFAULT_WINDOW,
     epochs: Annotated[int, typer.Option("--epochs", min=1, help="Most epochs per member.", rich_help_panel=TRAIN)] = 30,
     lr: Annotated[float, typer.Option("--lr", min=1e-7, max=1.0, help="Peak learning rate (AdamW).",
                                       rich_help_panel=TRAIN)] = 5e-4,
@@ -56,12 +57,11 @@ def train(
     ks = parse_ks(k)
     if output is None and cv == 0:
         raise typer.BadParameter("give --output to train a bundle, or --cv N to cross-validate", param_hint="'--output'")
-    if hidden % heads:
-        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    check_heads(hidden, heads)
     from ielmscan.learn.train import TrainingRequest, run_training
 
     request = TrainingRequest(
-        pos=pos, neg=neg, output=output, ks=ks, init=init, layers=layers, hidden=hidden, heads=heads,
+        pos=pos, neg=neg, output=output, ks=ks, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
         rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report,
         command=["ielmscan", *sys.argv[1:]],
@@ -119,11 +119,11 @@ def pretrain(
                                          rich_help_panel=OUTPUT)],
     init: Annotated[Optional[Path], typer.Option("--init", help="Continue from this bundle instead of random "
                                                  "weights.", file_okay=False, rich_help_panel=MODEL)] = None,
-    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.",
-                                   rich_help_panel=SIZE)] = "3,4,5,6",
-    layers: Annotated[int, typer.Option("--layers", min=1, max=24, rich_help_panel=SIZE)] = 1,
-    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, rich_help_panel=SIZE)] = 64,
-    heads: Annotated[int, typer.Option("--heads", min=1, max=64, rich_help_panel=SIZE)] = 4,
+    k: Kmers = DEFAULT_K_TEXT,
+    layers: Layers = DEFAULT_LAYERS,
+    hidden: Hidden = DEFAULT_HIDDEN,
+    heads: Heads = DEFAULT_HEADS,
+    window: Window = DEFAULT_WINDOW,
     epochs: Annotated[int, typer.Option("--epochs", min=1, rich_help_panel=TRAIN)] = 3,
     lr: Annotated[float, typer.Option("--lr", min=1e-7, max=1.0, rich_help_panel=TRAIN)] = 1e-3,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, rich_help_panel=TRAIN)] = 64,
@@ -139,14 +139,13 @@ def pretrain(
 ) -> None:
     """Masked-language-model pretraining of the members on genome windows (a starting point for `train --init`)."""
     ks = parse_ks(k)
-    if hidden % heads:
-        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    check_heads(hidden, heads)
     from ielmscan.model.bundle import load_bundle, new_bundle, save_bundle
     from ielmscan.learn.pretrain import PretrainConfig
     from ielmscan.learn.pretrain import pretrain as run_pretraining
 
     bundle = load_bundle(init) if init is not None else new_bundle(ks, hidden_size=hidden, num_layers=layers,
-                                                                   num_heads=heads, seed=seed)
+                                                                   num_heads=heads, window=window, seed=seed)
     cfg = PretrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, mask_prob=mask_prob, stride=stride,
                          max_windows=max_windows, seed=seed, device=device)
     log = None if quiet else (lambda line: typer.echo(line, err=True))

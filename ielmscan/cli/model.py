@@ -6,25 +6,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from ielmscan.cli.common import Device, friendly_errors, load_model, model_app, parse_ks
+from ielmscan.cli.common import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, DEFAULT_LAYERS, DEFAULT_WINDOW, Device,
+                                 Heads, Hidden, Kmers, Layers, Window, check_heads, friendly_errors, load_model,
+                                 model_app, parse_ks)
 
 
 @model_app.command("init")
 @friendly_errors
 def model_init(
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.")],
-    k: Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.")] = "3,4,5,6",
-    layers: Annotated[int, typer.Option("--layers", min=1, max=24, help="Transformer layers per member.")] = 2,
-    hidden: Annotated[int, typer.Option("--hidden", min=8, max=2048, help="Hidden size per member.")] = 128,
-    heads: Annotated[int, typer.Option("--heads", min=1, max=64, help="Attention heads (must divide --hidden).")] = 4,
-    window: Annotated[int, typer.Option("--window", min=8, help="Window length the bundle scores.")] = 200,
+    k: Kmers = DEFAULT_K_TEXT,
+    layers: Layers = DEFAULT_LAYERS,
+    hidden: Hidden = DEFAULT_HIDDEN,
+    heads: Heads = DEFAULT_HEADS,
+    window: Window = DEFAULT_WINDOW,
     max_positions: Annotated[int, typer.Option("--max-positions", min=16, help="Longest token sequence.")] = 256,
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the initial weights.")] = 0,
 ) -> None:
     """Write a randomly initialised bundle (a starting point for training; its scores mean nothing)."""
     ks = parse_ks(k)
-    if hidden % heads:
-        raise typer.BadParameter(f"--hidden {hidden} is not a multiple of --heads {heads}", param_hint="'--heads'")
+    check_heads(hidden, heads)
     from ielmscan.model.bundle import new_bundle, save_bundle
 
     bundle = new_bundle(ks, hidden_size=hidden, num_layers=layers, num_heads=heads, max_positions=max_positions,

@@ -47,9 +47,9 @@ def scan(
                      rich_help_panel=MODEL),
     ] = None,
     window: Annotated[
-        int, typer.Option("--window", "-w", min=1, help="Window length in bases (the models' training length).",
-                          rich_help_panel=SCAN)
-    ] = 200,
+        Optional[int], typer.Option("--window", "-w", min=1, show_default=False, rich_help_panel=SCAN,
+                                    help="Window length in bases \\[default: the model's window, its training length].")
+    ] = None,
     stride: Annotated[
         int, typer.Option("--stride", "-s", min=1, help="Step between windows = width of a track bin.",
                           rich_help_panel=SCAN)
@@ -74,6 +74,10 @@ def scan(
                           "and writes nothing else \\[default: FASTA name + .ielmscan, in the current folder].",
                      rich_help_panel=OUTPUT),
     ] = None,
+    bedgraph: Annotated[
+        bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
+                           rich_help_panel=OUTPUT)
+    ] = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
     ] = False,
@@ -95,17 +99,19 @@ def scan(
     threads: ScoringThreads = None,
 ) -> None:
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
-    if stride > window:
-        raise typer.BadParameter(f"stride {stride} is larger than the window {window}", param_hint="'--stride'")
-    if chunk_size < window:
-        raise typer.BadParameter(f"chunk size {chunk_size} is smaller than the window {window}",
-                                 param_hint="'--chunk-size'")
-    from ielmscan.model.bundle import check_window
+    if bedgraph and output == "-":
+        raise typer.BadParameter("--bedgraph writes a file: give -o PREFIX instead of '-'", param_hint="'--bedgraph'")
+    if window is not None:
+        check_geometry(window, stride, chunk_size)
     from ielmscan.errors import BundleError
-    from ielmscan.inference.scorer import ScorerSettings
     from ielmscan.inference.scan import ScanParams, default_prefix, run_scan
+    from ielmscan.inference.scorer import ScorerSettings
+    from ielmscan.model.bundle import check_window
 
     bundle = load_model(model)
+    if window is None:
+        window = bundle.window
+        check_geometry(window, stride, chunk_size)
     try:
         check_window(bundle, window)
     except BundleError as exc:
@@ -118,10 +124,19 @@ def scan(
     prefix = output if output is not None else default_prefix(fasta)
     manifest = run_scan(
         fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
-        progress_factory=progress_bar(quiet),
+        progress_factory=progress_bar(quiet), bedgraph=bedgraph,
     )
     if not quiet:
         typer.echo(summary_line(manifest), err=True)
+
+
+def check_geometry(window: int, stride: int, chunk_size: int) -> None:
+    """Option errors (exit 2) for a stride or chunk that does not fit the window."""
+    if stride > window:
+        raise typer.BadParameter(f"stride {stride} is larger than the window {window}", param_hint="'--stride'")
+    if chunk_size < window:
+        raise typer.BadParameter(f"chunk size {chunk_size} is smaller than the window {window}",
+                                 param_hint="'--chunk-size'")
 
 
 # Above this share of the wall time spent waiting for input, the summary says the model was held back.

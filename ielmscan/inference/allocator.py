@@ -3,9 +3,8 @@
 A CPU forward or training pass allocates and frees tensors of a few MB per operator. With glibc's
 defaults such blocks go back to the operating system (large blocks are mmapped, free heap tops are
 trimmed, and each thread's arena gives up emptied heaps), so the next batch faults fresh pages in
-again: 34,000-340,000 page faults per 512 windows of the default ensemble. One arena for all threads,
-a 32 MB mmap threshold and a 256 MB trim threshold keep those blocks for reuse: `ielmscan scan` 1.5x
-faster and `ielmscan train` 1.25-1.35x on a 2-core VM, at the same peak memory.
+again. One arena for all threads, a 32 MB mmap threshold and a 256 MB trim threshold keep those blocks
+for reuse: scans and training run faster at the same peak memory (figures: docs/performance.md).
 """
 from __future__ import annotations
 

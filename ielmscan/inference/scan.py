@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import ExitStack
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -25,9 +26,11 @@ from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_comple
 from ielmscan.kernels.grid import WindowGrid
 from ielmscan.kernels.reduce import bin_window_scores
 from ielmscan.inference.prefetch import WaitTime, prefetched
-from ielmscan.io.writers import BigWigWriter, OutputSet, Region, regions_from_bins, write_manifest, write_narrowpeak
+from ielmscan.io.writers import (BigWigWriter, OutputSet, Region, regions_from_bins, write_bedgraph, write_manifest,
+                                 write_narrowpeak)
 
-OUTPUT_SUFFIXES = (".bed", ".bw", ".json")
+OUTPUT_SUFFIXES = (".bed", ".bw", ".json")  # the manifest last: its presence marks a complete set
+BEDGRAPH_SUFFIX = ".bedGraph"
 
 
 @dataclass
@@ -207,11 +210,12 @@ def run_scan(
     regions_bed: Path | None = None,
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
     stdout: TextIO | None = None,
+    bedgraph: bool = False,
 ) -> dict[str, Any]:
     """Scan a genome and write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json atomically.
 
-    With ``prefix == "-"`` the regions are streamed to ``stdout`` as they are found and no files are
-    written. Returns the run manifest.
+    ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text. With ``prefix == "-"`` the regions
+    are streamed to ``stdout`` as they are found and no files are written. Returns the run manifest.
     """
     started = time.perf_counter()
     with Scanner(bundle, params) as scanner, Genome.open(fasta) as genome:
@@ -229,16 +233,23 @@ def run_scan(
                 out.flush()
                 _count(per_chrom, result)
             return _manifest(fasta, bundle, scanner, per_chrom, n_regions, total_bases, started, {"bed": "-"})
-        with OutputSet(prefix, OUTPUT_SUFFIXES) as outset:
+        suffixes = (*OUTPUT_SUFFIXES[:-1], *([BEDGRAPH_SUFFIX] if bedgraph else []), OUTPUT_SUFFIXES[-1])
+        with OutputSet(prefix, suffixes) as outset:
             chrom_sizes = _track_header(genome, intervals)
             n_regions = 0
-            with outset.temp(".bed").open("w") as bed, BigWigWriter(outset.temp(".bw"), chrom_sizes) as bw:
+            with ExitStack() as files:
+                bed = files.enter_context(outset.temp(".bed").open("w"))
+                bw = files.enter_context(BigWigWriter(outset.temp(".bw"), chrom_sizes))
+                text_track = files.enter_context(outset.temp(BEDGRAPH_SUFFIX).open("w")) if bedgraph else None
                 for interval in intervals:
                     result = scanner.score_interval(genome, interval, progress)
                     bw.add_bins(interval.chrom, interval.start, interval.end, params.stride, result.bins)
+                    if text_track is not None:
+                        write_bedgraph(text_track, interval.chrom, interval.start, interval.end, params.stride,
+                                       result.bins)
                     n_regions += write_narrowpeak(bed, result.regions, first_index=n_regions + 1)
                     _count(per_chrom, result)
-            outputs = {s.lstrip("."): str(outset.final(s)) for s in OUTPUT_SUFFIXES}
+            outputs = {s.lstrip("."): str(outset.final(s)) for s in suffixes}
             manifest = _manifest(fasta, bundle, scanner, per_chrom, n_regions, total_bases, started, outputs)
             write_manifest(outset.temp(".json"), manifest)
         return manifest

@@ -29,12 +29,12 @@ from ielmscan.model.tokens import CLS_ID, SEP_ID, encode_sequences
 log = logging.getLogger(__name__)
 
 
-# Small models on a CPU run fastest in small batches (the activations stay in cache: 64 windows x 2
-# strands ran 1.8x faster than 256 in benchmarks/run.py); a GPU needs large ones to fill its cores.
+# Small models on a CPU run fastest in small batches (the activations stay in cache; measured by the
+# harness's model section, docs/performance.md); a GPU needs large ones to fill its cores.
 CPU_BATCH = 64
 GPU_BATCH = 1024
-# Most CPU scoring workers by default (each holds its own activations, ~60 MB at the default batch); more
-# threads than this are shared out among them as intra-op threads.
+# Most CPU scoring workers by default (each holds its own activations), so memory stays bounded on large
+# nodes; more threads than this are shared out among them as intra-op threads.
 MAX_DEFAULT_WORKERS = 8
 
 
@@ -74,7 +74,7 @@ def batch_bucket(rows: int, full: int, smallest: int = 16) -> int:
     """Rows to pad a batch of ``rows`` to: the next power-of-two multiple of ``smallest``, at most ``full``.
 
     oneDNN (behind CPU matmuls) caches a compiled primitive per input shape, up to 1024 of them, and never
-    frees them: with the last batch of every chunk a new size, memory grew ~10 MB per Mb scanned. Bucketed
+    frees them: with the last batch of every chunk a new size, memory grew with the length scanned. Bucketed
     shapes keep the cache to a handful of entries per member, at the cost of a few padded rows per chunk.
     """
     if rows >= full:
@@ -109,11 +109,10 @@ class EnsembleScorer:
         self.encoders = [torch.compile(m.encoder, dynamic=False) if settings.compile else m.encoder
                          for m in self.models]
         retain_freed_memory(self.device)  # operators free tensors of a few MB: keep them for the next batch
-        # The small members' operators are too short for torch's intra-op threads to pay on a CPU (bf16,
-        # 2 cores: one batch at a time on 2 threads 470 windows/s, two side by side on 1 thread each 619;
-        # fp32 level), so batches go to single-threaded workers. Compiled encoders stay in the caller's
+        # The small members' operators are too short for torch's intra-op threads to pay on a CPU, so
+        # batches go to single-threaded workers side by side. Compiled encoders stay in the caller's
         # thread: their graphs are guarded on the thread count, and compiled again in single-threaded
-        # workers they ran slower than the eager workers (540 vs 720 windows/s).
+        # workers they ran slower than the eager workers (docs/performance.md).
         self._pool: ThreadPoolExecutor | None = None
         if self.device.type == "cpu" and not settings.compile:
             threads = settings.threads or torch.get_num_threads()

@@ -7,7 +7,6 @@ case carries no meaning and N / IUPAC codes are skipped, exactly as the scanner 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -159,7 +158,7 @@ class LogisticRegression:
 
     def _require_fitted(self) -> None:
         if self.coef is None:
-            raise RuntimeError("the model is not fitted: call fit() or build it with from_dict()")
+            raise RuntimeError("the model is not fitted: call fit() first")
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Logits (log-odds of class 1) for raw features ``X``."""
@@ -171,35 +170,6 @@ class LogisticRegression:
         """Probability of class 1 for each row of raw features ``X``."""
         z = self.decision_function(X)
         return np.exp(-np.logaddexp(0.0, -z))  # sigmoid without overflow for large |z|
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain lists and floats, for JSON."""
-        self._require_fitted()
-        return {
-            "mean": self.mean.tolist(),
-            "scale": self.scale.tolist(),
-            "coef": self.coef.tolist(),
-            "intercept": self.intercept,
-            "l2": self.l2,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LogisticRegression:
-        """Rebuild a model written by :meth:`to_dict`."""
-        try:
-            model = cls()
-            model.mean = np.asarray(data["mean"], dtype=np.float64)
-            model.scale = np.asarray(data["scale"], dtype=np.float64)
-            model.coef = np.asarray(data["coef"], dtype=np.float64)
-            model.intercept = float(data["intercept"])
-            model.l2 = float(data.get("l2", 0.0))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(
-                f"not a logistic regression dict (needs mean, scale, coef, intercept): {exc!r}"
-            ) from exc
-        if not model.mean.shape == model.scale.shape == model.coef.shape or model.coef.ndim != 1:
-            raise InputError("logistic regression dict has mean/scale/coef of different lengths")
-        return model
 
 
 class GCBaseline:

@@ -25,9 +25,6 @@ class LabelledSequences:
     def __len__(self) -> int:
         return len(self.seqs)
 
-    def subset(self, index: np.ndarray) -> LabelledSequences:
-        return LabelledSequences([self.names[i] for i in index], [self.seqs[i] for i in index], self.labels[index])
-
     def reverse_complements(self) -> LabelledSequences:
         """The same records on the other strand (IUPAC codes complemented)."""
         return LabelledSequences(self.names, [reverse_complement(s.encode()).decode() for s in self.seqs], self.labels)
@@ -88,5 +85,5 @@ def check_lengths(data: LabelledSequences, window: int, source: str) -> None:
         name, length = bad[0]
         raise InputError(
             f"{source}: {len(bad)} sequence(s) are not {window} bp (e.g. {name}: {length} bp); "
-            f"train with --window {length} or trim/extend the sequences"
+            f"train with --window {length} (all sequences must have one length) or trim/extend them"
         )

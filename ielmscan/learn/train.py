@@ -14,6 +14,7 @@ import torch
 
 from ielmscan import __version__
 from ielmscan.learn.baselines import out_of_fold_probabilities
+from ielmscan.model.defaults import DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_WINDOW
 from ielmscan.model.bundle import Bundle, load_bundle, new_bundle, save_bundle
 from ielmscan.learn.cascade import fit_cascade
 from ielmscan.learn.dataset import LabelledSequences, check_lengths, load_labelled
@@ -33,9 +34,10 @@ class TrainingRequest:
     output: Path | None
     ks: list[int]
     init: Path | None = None
-    layers: int = 1
-    hidden: int = 64
-    heads: int = 4
+    layers: int = DEFAULT_LAYERS
+    hidden: int = DEFAULT_HIDDEN
+    heads: int = DEFAULT_HEADS
+    window: int = DEFAULT_WINDOW  # ignored with ``init``: the bundle's window is used
     epochs: int = 30
     lr: float = 5e-4
     batch_size: int = 64
@@ -77,7 +79,7 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
     if data.labels.min() == data.labels.max():
         raise InputError(f"training needs both classes: {req.pos} and {req.neg}")
     template = load_bundle(req.init) if req.init is not None else None
-    window = template.window if template is not None else 200
+    window = template.window if template is not None else req.window
     check_lengths(data, window, f"{req.pos} / {req.neg}")
 
     def make_bundle(fold: int | None) -> Bundle:

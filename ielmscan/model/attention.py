@@ -27,9 +27,9 @@ def _shift_free_attention(
 
     Softmax is shift-invariant, so skipping its max subtraction changes nothing but rounding while the
     exponentials stay in range, and dividing the (T, d) output by the row sums instead of the (T, T)
-    weights saves the normalising pass. exp(x) is computed as 2^(x·log2 e), 1.2x faster than exp in bf16.
-    The row sums accumulate in fp32, and the division runs in fp32 (bf16 by bf16 broadcast division is
-    8x slower).
+    weights saves the normalising pass. exp(x) is computed as 2^(x·log2 e), which is faster than exp in
+    bf16. The row sums accumulate in fp32, and the division runs in fp32 (a bf16 by bf16 broadcast
+    division is far slower). Figures: docs/performance.md.
     """
     weights = torch.bmm(q * (scale * LOG2_E), k_t).exp2_()
     sums = weights.sum(-1, keepdim=True, dtype=torch.float32)
@@ -42,12 +42,12 @@ def _shift_free_attention(
 def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """softmax(q kᵀ / √d) v for (B, heads, T, d) tensors without a mask, a block of heads at a time.
 
-    PyTorch's fused CPU kernel is tiled for long heads; with d = 16 and T ≈ 200 it took 48 % of the
-    default ensemble's fp32 forward pass and 61 % under bf16 (torch.profiler), gaining nothing from bf16.
-    Two batched matrix products around an in-cache softmax make that forward pass 1.4x faster under bf16
-    (level in fp32) at the same scores. In bf16 the softmax's max and normalisation passes then cost
-    twice its exponentials, so bf16 blocks skip them (:func:`_shift_free_attention`): attention 1.6x
-    faster again. In fp32 the same change measured slower, so fp32 keeps the softmax.
+    PyTorch's fused CPU kernel is tiled for long heads; with d = 16 and T ≈ 200 it takes most of the
+    default ensemble's forward pass and gains nothing from bf16. Two batched matrix products around an
+    in-cache softmax are faster under bf16 (level in fp32) at the same scores. In bf16 the softmax's max
+    and normalisation passes then cost more than its exponentials, so bf16 blocks skip them
+    (:func:`_shift_free_attention`). In fp32 that change measured slower, so fp32 keeps the softmax.
+    Figures: docs/performance.md.
     """
     batch, heads, length, dim = q.shape
     scale = dim**-0.5  # applied to each block's q, where it is contiguous and small

@@ -24,13 +24,14 @@ from safetensors.torch import load_file, save_file
 from ielmscan import __version__
 from ielmscan.model.cascade import Cascade
 from ielmscan.errors import BundleError
+from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
+                                     DEFAULT_WINDOW, MAX_K)
 from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters
 
 MANIFEST = "ensemble.json"
 LAYER2_DIR = "layer2"
 FORMAT = "ielmscan-bundle"
 FORMAT_VERSION = 1
-DEFAULT_WINDOW = 200  # the iEnhancer-2L training length
 
 
 @dataclass
@@ -89,11 +90,11 @@ class Bundle:
 
 def new_bundle(
     ks: list[int],
-    hidden_size: int = 128,
-    num_layers: int = 2,
-    num_heads: int = 4,
+    hidden_size: int = DEFAULT_HIDDEN,
+    num_layers: int = DEFAULT_LAYERS,
+    num_heads: int = DEFAULT_HEADS,
     intermediate_size: int | None = None,
-    max_positions: int = 256,
+    max_positions: int = DEFAULT_MAX_POSITIONS,
     window: int = DEFAULT_WINDOW,
     seed: int = 0,
 ) -> Bundle:
@@ -104,8 +105,8 @@ def new_bundle(
         raise BundleError(f"duplicate k in {ks}")
     members = []
     for k in ks:
-        if not 1 <= k <= 8:
-            raise BundleError(f"k={k} is out of range: choose k between 1 and 8")
+        if not 1 <= k <= MAX_K:
+            raise BundleError(f"k={k} is out of range: choose k between 1 and {MAX_K}")
         cfg = MemberConfig(
             k=k,
             hidden_size=hidden_size,

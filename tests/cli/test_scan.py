@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyBigWig
 import pytest
 from typer.testing import CliRunner
 
@@ -14,6 +15,7 @@ from ielmscan.cli.scan import summary_line
 from ielmscan.inference.scorer import CPU_BATCH, GPU_BATCH
 from ielmscan.io.fasta import write_fasta
 from ielmscan.io.synthetic import write_synthetic_genome
+from ielmscan.model.bundle import load_bundle
 
 from tests.bundles import random_bundle
 
@@ -166,6 +168,11 @@ def test_without_a_default_model_the_scan_says_so(genome, tmp_path, monkeypatch)
 def test_model_init_and_info(tmp_path):
     result = runner.invoke(app, ["model", "init", "--k", "3,5", "--layers", "1", "--hidden", "16", "-o", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
+    # Without size options a new bundle has the shipped default model's shape, as train and pretrain do.
+    assert runner.invoke(app, ["model", "init", "-o", str(tmp_path / "d")]).exit_code == 0
+    shape = load_bundle(tmp_path / "d")
+    assert shape.ks == [3, 4, 5, 6] and shape.window == 200
+    assert {(m.config.num_layers, m.config.hidden_size, m.config.num_heads) for m in shape.members} == {(1, 64, 4)}
     info = runner.invoke(app, ["model", "info", str(tmp_path / "m")])
     assert info.exit_code == 0
     assert "k3" in info.stdout and "k5" in info.stdout and "sha256" in info.stdout
@@ -214,3 +221,30 @@ def test_sigterm_mid_scan_exits_143_and_leaves_no_files(bundle_dir, tmp_path):
     assert proc.returncode == 143
     assert "terminated" in err and "Traceback" not in err
     assert no_outputs(tmp_path)
+
+
+def test_scan_window_defaults_to_the_models(genome, tmp_path):
+    runner.invoke(app, ["model", "init", "--k", "3", "--hidden", "16", "--window", "120", "-o", str(tmp_path / "m")])
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(tmp_path / "m"), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out.json").read_text())
+    assert manifest["parameters"]["window"] == 120
+    assert manifest["windows_scanned"] + manifest["windows_skipped"] == (3000 - 120) // 50 + 1 + (1000 - 120) // 50 + 1
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(tmp_path / "m"), "--stride", "150", "-o",
+                                 str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "stride 150 is larger than the window 120" in result.stderr
+
+
+def test_bedgraph_holds_the_bigwig_bins_and_needs_a_prefix(genome, bundle_dir, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", str(out), "--bedgraph", "-q"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in (tmp_path / "out.bedGraph").read_text().splitlines()]
+    with pyBigWig.open(str(tmp_path / "out.bw")) as bw:
+        for chrom, start, end, value in lines:
+            (stored,) = bw.intervals(chrom, int(start), int(end))
+            assert (stored[0], stored[1]) == (int(start), int(end)) and abs(stored[2] - float(value)) < 5e-5
+        assert len(lines) == sum(len(bw.intervals(c)) for c in bw.chroms())
+    assert json.loads((tmp_path / "out.json").read_text())["outputs"]["bedGraph"] == str(tmp_path / "out.bedGraph")
+    refused = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", "-", "--bedgraph"])
+    assert refused.exit_code == 2 and "--bedgraph" in refused.stderr

@@ -1,3 +1,4 @@
+import threading
 import time
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 from ielmscan.inference.devices import Precision, resolve_device, resolve_precision
 from ielmscan.errors import InputError
 from ielmscan.inference.scorer import (CPU_BATCH, GPU_BATCH, MAX_DEFAULT_WORKERS, EnsembleScorer, ScorerSettings,
-                                cpu_workers, default_batch_size)
+                                cpu_workers, default_batch_size, score_sequences)
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement, reverse_complement_codes
 from ielmscan.model.tokens import CLS_ID, SEP_ID, kmers_to_ids, seq_to_kmers
 
@@ -200,3 +201,27 @@ def test_a_failing_batch_stops_the_other_workers(bundle, sequence, monkeypatch):
     scorer._pool.shutdown(wait=True)  # whatever was still queued would run now
     # 10 windows x 2 members = 20 batches; only those already running when the error came were run.
     assert len(calls) <= 4
+
+
+def test_score_sequences_equals_the_string_reference_and_is_strand_symmetric(bundle, sequence):
+    text = sequence.decode()
+    seqs = [text[j * STRIDE : j * STRIDE + WINDOW] for j in range(5)]
+    ensemble, members = score_sequences(bundle, seqs)
+    np.testing.assert_allclose(ensemble, [naive_probability(bundle, s, True) for s in seqs], atol=1e-5)
+    assert list(members) == [m.name for m in bundle.members] and members["k3"].shape == (5,)
+    flipped, _ = score_sequences(bundle, [reverse_complement(s.encode()).decode() for s in seqs])
+    np.testing.assert_allclose(flipped, ensemble, atol=1e-6)
+    with pytest.raises(ValueError, match="one length"):
+        score_sequences(bundle, [seqs[0], seqs[0][:-1]])
+
+
+def test_scorer_is_a_context_manager_that_stops_its_workers(bundle, sequence):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    with EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=2)) as scorer:
+        scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(3))
+        workers = [t for t in threading.enumerate() if t.name.startswith("ielmscan-score")]
+        assert workers
+    for thread in workers:
+        thread.join(timeout=5)
+    assert not any(t.is_alive() for t in workers)
+    scorer.close()  # a second close is harmless

@@ -63,6 +63,17 @@ def test_cli_train_writes_a_loadable_bundle_with_provenance(tmp_path):
     np.testing.assert_allclose(again, [r["probability"] for r in reference], atol=1e-5)
 
 
+def test_cli_train_window_sets_the_bundle_window_and_length_errors_suggest_it(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=20, length=120)
+    args = ["train", "--pos", str(pos), "--neg", str(neg), "--k", "3", "--hidden", "16", "--heads", "2",
+            "--epochs", "1", "--batch-size", "16", "-q"]
+    refused = runner.invoke(app, [*args, "-o", str(tmp_path / "m200")])
+    assert refused.exit_code == 1 and "train with --window 120" in refused.stderr
+    result = runner.invoke(app, [*args, "--window", "120", "-o", str(tmp_path / "m")])
+    assert result.exit_code == 0, result.output
+    assert load_bundle(tmp_path / "m").window == 120
+
+
 @pytest.mark.slow
 def test_cli_cross_validation_reports_members_ensemble_and_baselines(tmp_path):
     pos, neg = labelled_fastas(tmp_path, n=40)
