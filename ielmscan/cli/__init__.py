@@ -1,8 +1,8 @@
 """Command-line interface: parses and validates, then calls one library function per command; no numerics.
 
 ``ielmscan genome.fa ...`` is shorthand for ``ielmscan scan genome.fa ...``. The commands live in
-``scan`` (scan), ``model`` (model init/info/combine/cascade) and ``learn`` (train, pretrain, evaluate,
-predict); importing them registers them on the shared app, scan first so that ``--help`` lists it first.
+``scan`` (scan), ``model`` (model init/info/combine/cascade), ``learn`` (train, pretrain, predict) and
+``evaluate``; importing them registers them on the shared app, scan first so that ``--help`` lists it first.
 Nothing heavy (torch, numba) is imported here, so ``ielmscan --help`` answers at once.
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ import sys
 
 from ielmscan.cli import scan as _scan  # noqa: F401  (registers `scan` first)
 from ielmscan.cli import learn as _learn  # noqa: F401
+from ielmscan.cli import evaluate as _evaluate  # noqa: F401
 from ielmscan.cli import model as _model  # noqa: F401
 from ielmscan.cli.common import app
 

@@ -1,7 +1,6 @@
 """`ielmscan scan` (or just `ielmscan FASTA`): the main job, and its one-line summary."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 

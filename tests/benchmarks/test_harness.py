@@ -1,85 +1,84 @@
-"""The benchmark harness (benchmarks/run.py): its genome-scale section and fresh-process timings, on the CPU."""
+"""benchmarks/harness.py and the entry point benchmarks/run.py: rows, timing, the table, the result file."""
 from __future__ import annotations
 
-import argparse
-import importlib.util
+import json
+import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-import torch
 
-from ielmscan.model.bundle import load_bundle
-from ielmscan.inference.scan import ScanParams
-from ielmscan.io.synthetic import write_synthetic_genome
-
+from benchmarks import harness
+from benchmarks.harness import REPO_ROOT, Row
 from tests.bundles import random_bundle
 
-HARNESS = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
+
+def test_row_ratio_and_json():
+    row = Row("s", "m", 6.0, "x", "ref", 3.0, ">= 2x", True)
+    assert row.ratio == 2.0
+    assert Row("s", "m", 6.0, "x").ratio is None and Row("s", "m", 6.0, "x", reference_value=0).ratio is None
+    record = row.to_json()
+    assert record["ratio"] == 2.0 and record["passed"] is True and record["metric"] == "m"
 
 
-@pytest.fixture(scope="module")
-def harness():
-    spec = importlib.util.spec_from_file_location("ielmscan_benchmarks", HARNESS)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+def test_human_units():
+    assert harness.human(2.5e9, "FLOP/s") == "2.5 GFLOP/s"
+    assert harness.human(1234.0, "min") == "1,234 min"
+    assert harness.human(3.0, "x") == "3x"
+    assert harness.human(12.5, "MiB") == "12.5 MiB"
 
 
-def test_nvidia_smi_id_follows_cuda_visible_devices(harness):
-    assert harness.nvidia_smi_id(torch.device("cuda:1"), "3,5") == "5"
-    assert harness.nvidia_smi_id(torch.device("cuda:0"), "GPU-1a2b, GPU-3c4d") == "GPU-1a2b"
-    assert harness.nvidia_smi_id(torch.device("cuda:2"), None) == "2"
-    assert harness.nvidia_smi_id(torch.device("cuda"), "") == "0"
+def test_median_time_and_round_robin():
+    calls = []
+    seconds, times = harness.median_time(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and len(times) == 3 and seconds >= 0
+    order = []
+    times = harness.round_robin_times({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, 2)
+    assert order == ["a", "b", "a", "b"] and {k: len(v) for k, v in times.items()} == {"a": 2, "b": 2}
 
 
-def test_human_genome_extrapolation(harness):
-    # 3.1 Gb at stride 50 is 62 M windows: 15 minutes needs 68,889 windows/s.
-    assert harness.genome_minutes(62_000_000 / 900, 50) == pytest.approx(15.0)
-    assert harness.genome_minutes(1_000, 50) == pytest.approx(62_000 / 60)
+def test_table_prints_verdicts_and_notes(capsys):
+    harness.print_table([Row("enc", "rate", 2e6, "bases/s", "Python", 1e6, ">= 100x", False, note="n1"),
+                         Row("mem", "peak", 12.0, "MiB")])
+    out = capsys.readouterr().out
+    assert "2 Mbases/s" in out and "Python 1 Mbases/s" in out and "2x" in out and "FAIL" in out
+    assert "enc / rate: n1" in out
 
 
-def test_no_utilisation_samples_off_the_gpu(harness):
-    with harness.GpuUtilisation(torch.device("cpu"), period=0.01) as utilisation:
-        pass
-    assert utilisation.samples == [] and utilisation.mean is None
+def test_results_never_overwrite_each_other(tmp_path):
+    first = harness.write_results(tmp_path / "out", True, {"rows": []})
+    second = harness.write_results(tmp_path / "out", True, {"rows": [1]})
+    assert first != second and first.name.endswith("-quick.json")
+    assert json.loads(second.read_text()) == {"rows": [1]}
 
 
-def test_scale_section_reports_rate_extrapolation_and_input_side(harness, tmp_path):
-    random_bundle(tmp_path / "rand", ks=(3, 4), hidden=16)
-    bundle = load_bundle(tmp_path / "rand")
-    rows, details = [], {}
-    args = argparse.Namespace(scale_mb=0.02, batch_size=16)
-    harness.bench_scale(args, bundle, torch.device("cpu"), tmp_path, rows, details)
-    by_metric = {row.metric: row for row in rows}
-    rate = by_metric["scan of 0.02 Mb on " + harness.cpu_model()].value
-    assert rate == details["manifest"]["windows_per_second"] > 0
-    extrapolated = by_metric["3.1 Gb genome at stride 50, extrapolated"]
-    assert extrapolated.value == pytest.approx(harness.genome_minutes(rate, 50))
-    assert extrapolated.passed is None  # the 15-minute target is for a GPU
-    feed = by_metric["reading + encoding alone, one thread"]
-    assert feed.value > 0 and feed.reference_value == pytest.approx(62_000_000 / 900)
-    waiting = by_metric["model waiting for reading and encoding"]
-    assert 0 <= waiting.value <= 100
-    assert not list(tmp_path.glob("scale.fa"))  # the generated genome is removed
+@pytest.mark.parametrize("command", [["benchmarks/run.py"], ["-m", "benchmarks.run"]])
+def test_entry_points(command):
+    proc = subprocess.run([sys.executable, *command, "--help"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "--cascade-genome" in proc.stdout and "IELMSCAN_SHARED_DATA" in proc.stdout
 
 
-def test_fresh_processes_time_both_pipelines_on_the_same_windows(harness, tmp_path):
-    random_bundle(tmp_path / "rand", ks=(3,), hidden=16)
-    bundle = load_bundle(tmp_path / "rand")
-    fasta = write_synthetic_genome(tmp_path / "g.fa", {"chr1": 3_000}, seed=2)
-    args = argparse.Namespace(e2e_repeats=1, batch_size=16, genome_mb=0.003)
-    p = ScanParams().for_bundle(bundle)
-    scores = harness.reference_scores(fasta, bundle, p.window, p.stride, p.max_n_frac, 16, torch.device("cpu"))
-    windows = harness.scored_windows(scores)
-    rows, details = [], {}
-    harness.fresh_processes(args, bundle, torch.device("cpu"), fasta, windows, rows, details)
-    (row,) = rows
-    assert row.value > 0 and row.reference_value > 0 and row.target == ">= 3x"
-    assert row.passed == (row.value / row.reference_value >= 3)
-    assert all(len(v) == 1 for v in details["fresh_processes"]["process_wall_s"].values())
-    # A pipeline that scored other windows than the reference stops the benchmark instead of timing it.
-    with pytest.raises(harness.BenchmarkFailure, match="scored"):
-        harness.fresh_processes(args, bundle, torch.device("cpu"), fasta, windows + 1, [], {})
+def test_unknown_section_is_refused(capsys):
+    from benchmarks.run import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--sections", "encoding,nope"])
+    assert "unknown section" in capsys.readouterr().err
+    args = parse_args(["--quick", "--sections", "encoding, scale"])
+    assert args.sections == ["encoding", "scale"] and args.repeats == 2 and args.e2e_repeats == 2
+
+
+def test_main_runs_the_chosen_sections_and_writes_the_record(tmp_path, capsys):
+    from benchmarks.run import main
+
+    random_bundle(tmp_path / "rand", ks=(3,), hidden=16)  # no first stage: the cascade section skips
+    assert main(["--model", str(tmp_path / "rand"), "--device", "cpu", "--sections", "cascade,scale",
+                 "--scale-mb", "0.01", "--out", str(tmp_path / "out")]) == 0
+    (path,) = (tmp_path / "out").glob("*.json")
+    record = json.loads(path.read_text())
+    assert set(record) == {"machine", "arguments", "model", "rows", "details", "wall_s"}
+    assert record["details"]["cascade"]["skipped"] == "model has no cascade"
+    assert {row["section"] for row in record["rows"]} == {"scale"}
+    assert record["arguments"]["sections"] == ["cascade", "scale"] and record["model"]["members"] == [3]
+    assert "3.1 Gb genome at stride 50, extrapolated" in capsys.readouterr().out

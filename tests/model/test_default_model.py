@@ -1,7 +1,6 @@
 """The trained model shipped inside the package."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
