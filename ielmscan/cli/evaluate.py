@@ -1,4 +1,5 @@
-"""`ielmscan evaluate`: how well a model separates labelled sequences, beside the GC and k-mer baselines."""
+"""`ielmscan evaluate`: how well a model separates labelled sequences (beside the GC and k-mer baselines), or
+how well a genome scan finds known elements (beside GC content)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,45 +9,76 @@ import typer
 
 from ielmscan.cli.common import INPUT, MODEL, OUTPUT, Device, ModelDir, app, fail, friendly_errors, load_model
 
+USAGE = "give --pos FASTA --neg FASTA (labelled sequences) or --scan PREFIX --truth BED (a genome scan)"
+
 
 @app.command(no_args_is_help=True)
 @friendly_errors
 def evaluate(
-    pos: Annotated[Path, typer.Option("--pos", help="Positive sequences, FASTA.", exists=True, dir_okay=False,
-                                      rich_help_panel=INPUT)],
-    neg: Annotated[Path, typer.Option("--neg", help="Negative sequences, FASTA.", exists=True, dir_okay=False,
-                                      rich_help_panel=INPUT)],
+    pos: Annotated[Optional[Path], typer.Option("--pos", help="Positive sequences, FASTA.", exists=True,
+                                                dir_okay=False, rich_help_panel=INPUT)] = None,
+    neg: Annotated[Optional[Path], typer.Option("--neg", help="Negative sequences, FASTA.", exists=True,
+                                                dir_okay=False, rich_help_panel=INPUT)] = None,
+    scan: Annotated[Optional[str], typer.Option("--scan", metavar="PREFIX", rich_help_panel=INPUT,
+                                                help="Evaluate a genome scan instead: its PREFIX.bw, PREFIX.bed "
+                                                "and PREFIX.json.")] = None,
+    truth: Annotated[Optional[list[Path]], typer.Option("--truth", metavar="BED", rich_help_panel=INPUT,
+                                                        help="With --scan: known elements (e.g. enhancers); "
+                                                        "repeat to join several files.")] = None,
+    control: Annotated[Optional[Path], typer.Option("--control", metavar="BED", rich_help_panel=INPUT,
+                                                    help="With --scan: a control set reported beside the truth "
+                                                    "(e.g. promoters).")] = None,
+    genome: Annotated[Optional[Path], typer.Option("--genome", metavar="FASTA", rich_help_panel=INPUT,
+                                                   help="With --scan: the genome scanned \\[default: the one "
+                                                   "named in PREFIX.json].")] = None,
     model: ModelDir = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, roc.png and "
-                                                   "pr.png.", file_okay=False, rich_help_panel=OUTPUT)] = None,
+                                                   "pr.png (with --scan: genome_metrics.json and ROC/PR plots "
+                                                   "per set).", file_okay=False, rich_help_panel=OUTPUT)] = None,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Add the GC and k-mer baselines "
                                             "(5-fold CV on these sequences).", rich_help_panel=MODEL)] = True,
     device: Device = "auto",
 ) -> None:
-    """Metrics of a model on labelled sequences (Acc, Sn, Sp, MCC, AUROC, AUPRC, F1) beside two baselines."""
-    import json
-    import shutil
-    import tempfile
-
-    from ielmscan.learn.dataset import load_labelled
-    from ielmscan.learn.evaluate import evaluate as run_evaluation
-    from ielmscan.learn.evaluate import jsonable, table, write_plots
-
-    bundle = load_model(model)
-    data = load_labelled(pos, neg)
+    """Metrics of a model on labelled sequences (Acc, Sn, Sp, MCC, AUROC, GC-controlled AUROC, AUPRC, F1)
+    beside two baselines; or, with --scan, of a genome scan against known elements, beside GC content."""
+    labelled = pos is not None or neg is not None
+    if labelled and scan is not None:
+        raise fail(f"--pos/--neg and --scan are two modes: {USAGE}, not both", 2)
+    if not labelled and scan is None:
+        raise fail(USAGE, 2)
+    if labelled:
+        if pos is None or neg is None:
+            raise fail(f"--{'neg' if pos is not None else 'pos'} is missing: {USAGE}", 2)
+        given = [name for name, value in (("--truth", truth), ("--control", control), ("--genome", genome))
+                 if value]
+        if given:
+            raise fail(f"{', '.join(given)} only apply with --scan: {USAGE}", 2)
+    else:
+        if not truth:
+            raise fail("--scan needs at least one --truth BED (known elements to find)", 2)
+        given = [name for name, value in (("--model", model is not None), ("--no-baselines", not baselines),
+                                          ("--device", device != "auto")) if value]
+        if given:
+            raise fail(f"{', '.join(given)} only apply with --pos/--neg: a scan's scores are in its track", 2)
     if output is not None and not output.resolve().parent.is_dir():
         raise fail(f"cannot write to {output}: folder {output.resolve().parent} does not exist")
-    report = run_evaluation(bundle, data, device=device, baselines=baselines)
-    typer.echo(table(report))
-    if output is not None:
-        # Build every file in a temporary folder beside the target, then move them in together.
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.resolve().parent))
-        try:
-            (staging / "metrics.json").write_text(json.dumps(jsonable(report), indent=2) + "\n")
-            write_plots(report, staging, prevalence=float(data.labels.mean()))
-            output.mkdir(exist_ok=True)
-            for item in staging.iterdir():
-                item.replace(output / item.name)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        typer.echo(f"ielmscan: wrote {output}/metrics.json, roc.png, pr.png", err=True)
+
+    if scan is not None:
+        from ielmscan.learn.genome_evaluation import evaluate_scan, table, write_report
+
+        report = evaluate_scan(scan, truth, control=control, genome=genome)
+        typer.echo(table(report))
+        written = write_report(report, output) if output is not None else []
+    else:
+        from ielmscan.learn.dataset import load_labelled
+        from ielmscan.learn.evaluate import evaluate as run_evaluation
+        from ielmscan.learn.evaluate import table as labelled_table
+        from ielmscan.learn.evaluate import write_report as write_labelled
+
+        bundle = load_model(model)
+        data = load_labelled(pos, neg)
+        report = run_evaluation(bundle, data, device=device, baselines=baselines)
+        typer.echo(labelled_table(report))
+        written = write_labelled(report, output, float(data.labels.mean())) if output is not None else []
+    if written:
+        typer.echo(f"ielmscan: wrote {output}/{', '.join(p.name for p in written)}", err=True)

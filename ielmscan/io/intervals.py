@@ -13,7 +13,7 @@ from ielmscan.errors import GenomeError, InputError
 from ielmscan.io.genome import GZIP_MAGIC, Genome
 from ielmscan.kernels.grid import WindowGrid
 
-__all__ = ["Chunk", "Interval", "iter_chunks", "select_intervals"]
+__all__ = ["Chunk", "Interval", "iter_chunks", "read_bed", "select_intervals"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,14 @@ def select_intervals(
         else:
             merged.append(iv)
     return merged
+
+
+def read_bed(genome: Genome, bed: str | Path) -> list[Interval]:
+    """The non-empty intervals of a BED file (first three columns), in file order, checked against ``genome``.
+
+    Header, ``track`` and ``browser`` lines are skipped; plain or gzip. GenomeError names file:line.
+    """
+    return list(_read_bed(genome, Path(bed)))
 
 
 def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:

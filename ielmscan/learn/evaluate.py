@@ -3,23 +3,32 @@
 The baselines (GC content alone; k-mer spectrum k ≤ 5 with a linear model) are not trained models of
 the bundle: they are fitted by 5-fold cross-validation on the evaluation data itself, so each
 sequence is scored by a baseline that did not see it. A model is only worth using where it clearly
-beats them.
+beats them. Every model also gets a GC-controlled AUROC (positives compared only with negatives of the
+same GC stratum), which a model that has merely learnt GC content cannot push above 0.5.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ielmscan.learn.baselines import out_of_fold_probabilities
+from ielmscan.errors import OutputError
+from ielmscan.io.writers import write_manifest
+from ielmscan.learn.baselines import gc_content, out_of_fold_probabilities
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.model.bundle import Bundle
 from ielmscan.learn.dataset import LabelledSequences, check_lengths, duplicate_groups, stratified_group_folds
-from ielmscan.learn.metrics import best_threshold, binary_metrics, pr_curve, roc_curve
+from ielmscan.learn.metrics import best_threshold, binary_metrics, gc_controlled_auroc, pr_curve, roc_curve
 
-COLUMNS = ("acc", "sn", "sp", "mcc", "auroc", "auprc", "f1")
+COLUMNS = ("acc", "sn", "sp", "mcc", "auroc", "gc_controlled_auroc", "auprc", "f1")
+LABELS = {"gc_controlled_auroc": "GC-AUROC"}  # table headers that are not the key in upper case
 BASELINE_FOLDS = 5
+GC_STRATUM_WIDTH = 0.01  # GC fraction per stratum of the GC-controlled AUROC
 
 
 def baseline_probabilities(data: LabelledSequences, seed: int = 0) -> dict[str, np.ndarray]:
@@ -29,27 +38,34 @@ def baseline_probabilities(data: LabelledSequences, seed: int = 0) -> dict[str, 
 
 
 def evaluate(bundle: Bundle, data: LabelledSequences, device: str = "cpu", baselines: bool = True) -> dict[str, Any]:
-    """Metrics per model (ensemble, members, baselines) at the relevant thresholds, plus curves."""
+    """Metrics per model (ensemble, members, baselines) at the relevant thresholds, plus curves.
+
+    Each set of metrics also holds ``gc_controlled_auroc`` (:func:`~ielmscan.learn.metrics.gc_controlled_auroc`,
+    GC strata of ``GC_STRATUM_WIDTH``); it does not depend on the threshold.
+    """
     check_lengths(data, bundle.window, "evaluation data")
     y = data.labels
+    gc = gc_content(data.seqs)
     ensemble, members = score_sequences(bundle, data.seqs, device)
     probs: dict[str, np.ndarray] = {"ensemble": ensemble, **members}
     if baselines:
         probs.update(baseline_probabilities(data))
     models: dict[str, Any] = {}
     for name, p in probs.items():
+        gc_auroc = gc_controlled_auroc(y, p, gc, GC_STRATUM_WIDTH)
+
+        def at(threshold: float) -> dict[str, float]:
+            return {**binary_metrics(y, p, threshold), "gc_controlled_auroc": gc_auroc}
+
         best = best_threshold(y, p, "f1")
-        entry = {
-            "at_0.5": binary_metrics(y, p, 0.5),
-            "at_best_f1": binary_metrics(y, p, best),
-            "best_f1_threshold": best,
-        }
+        entry = {"at_0.5": at(0.5), "at_best_f1": at(best), "best_f1_threshold": best}
         if name == "ensemble":
-            entry["at_model_threshold"] = binary_metrics(y, p, bundle.threshold)
+            entry["at_model_threshold"] = at(bundle.threshold)
         models[name] = entry
     return {
         "n": len(y),
         "positives": int(y.sum()),
+        "gc_stratum_width": GC_STRATUM_WIDTH,
         "model": {"path": str(bundle.path), "sha256": bundle.checksum, "threshold": bundle.threshold},
         "models": models,
         "curves": {name: {"roc": roc_curve(y, p), "pr": pr_curve(y, p)} for name, p in probs.items()},
@@ -58,11 +74,14 @@ def evaluate(bundle: Bundle, data: LabelledSequences, device: str = "cpu", basel
 
 def table(report: dict[str, Any]) -> str:
     """Rows: the ensemble at its own threshold and at 0.5, then every other model at 0.5."""
-    head = "model".ljust(16) + "threshold".ljust(11) + "".join(c.upper().ljust(8) for c in COLUMNS)
+    labels = [LABELS.get(c, c.upper()) for c in COLUMNS]
+    widths = [max(8, len(label) + 1) for label in labels]
+    head = "model".ljust(16) + "threshold".ljust(11) + "".join(label.ljust(w) for label, w in zip(labels, widths))
     rows = [head]
 
     def row(name: str, m: dict[str, float]) -> str:
-        return name.ljust(16) + f"{m['threshold']:.3f}".ljust(11) + "".join(f"{m[c]:.4f}".ljust(8) for c in COLUMNS)
+        values = "".join(f"{m[c]:.4f}".ljust(w) for c, w in zip(COLUMNS, widths))
+        return name.ljust(16) + f"{m['threshold']:.3f}".ljust(11) + values
 
     ens = report["models"]["ensemble"]
     rows.append(row("ensemble", ens["at_model_threshold"]))
@@ -70,6 +89,8 @@ def table(report: dict[str, Any]) -> str:
         rows.append(row(name, entry["at_0.5"]))
     rows.append(f"best-F1 threshold of the ensemble: {ens['best_f1_threshold']:.3f} "
                 f"(F1 {ens['at_best_f1']['f1']:.4f}); baselines: {BASELINE_FOLDS}-fold CV on these sequences")
+    rows.append(f"GC-AUROC: AUROC within GC strata of {GC_STRATUM_WIDTH:g} (positives against negatives of the "
+                "same GC); 0.5 for a model that only knows GC")
     return "\n".join(rows)
 
 
@@ -89,3 +110,35 @@ def write_plots(report: dict[str, Any], folder: Path, prevalence: float) -> list
 def jsonable(report: dict[str, Any]) -> dict[str, Any]:
     """The report without curve arrays (they are in the plots)."""
     return {key: value for key, value in report.items() if key != "curves"}
+
+
+@contextmanager
+def staged_folder(output: Path) -> Iterator[Path]:
+    """A temporary folder beside ``output`` to write into; its files move into ``output`` together at the end.
+
+    If the block raises, nothing reaches ``output`` and the temporary folder is removed.
+    """
+    output = Path(output)
+    parent = output.resolve().parent
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=parent))
+    except OSError as exc:
+        raise OutputError(f"cannot write to {output}: {exc.strerror or exc} ({parent})") from exc
+    try:
+        yield staging
+        try:
+            output.mkdir(exist_ok=True)
+            for item in staging.iterdir():
+                item.replace(output / item.name)
+        except OSError as exc:
+            raise OutputError(f"cannot write to {output}: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_report(report: dict[str, Any], output: Path, prevalence: float) -> list[Path]:
+    """Write ``metrics.json``, ``roc.png`` and ``pr.png`` into ``output`` at once (staged); their final paths."""
+    with staged_folder(output) as staging:
+        write_manifest(staging / "metrics.json", jsonable(report))  # strict JSON: NaN as null
+        names = ["metrics.json", *(p.name for p in write_plots(report, staging, prevalence))]
+    return [Path(output) / name for name in names]

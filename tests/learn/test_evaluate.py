@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 from ielmscan.model.bundle import load_bundle
 from ielmscan.cli import app
 from ielmscan.learn.dataset import load_labelled
-from ielmscan.learn.evaluate import evaluate, table
+from ielmscan.learn.dataset import LabelledSequences
+from ielmscan.learn.evaluate import evaluate, staged_folder, table
 from ielmscan.io.fasta import write_fasta
 
 from tests.bundles import gc_bundle, gc_probability
@@ -36,10 +37,14 @@ def test_metrics_match_the_known_model(tmp_path, data_files):
     acc = float(np.mean(predicted == data.labels.astype(bool)))
     assert report["models"]["ensemble"]["at_model_threshold"]["acc"] == pytest.approx(acc)
     assert report["models"]["k1"]["at_0.5"]["acc"] == pytest.approx(acc)
-    # GC decides these classes: the GC baseline is as good as the GC model, by AUROC.
+    # GC decides these classes: the GC baseline is as good as the GC model, by AUROC ...
     assert report["models"]["baseline_gc"]["at_0.5"]["auroc"] > 0.95
+    # ... and neither tells positives from negatives of the same GC.
+    for name in ("baseline_gc", "k1"):
+        gc_auroc = report["models"][name]["at_0.5"]["gc_controlled_auroc"]
+        assert np.isnan(gc_auroc) or abs(gc_auroc - 0.5) < 0.1
     text = table(report)
-    assert "ensemble" in text and "baseline_kmer" in text and "best-F1 threshold" in text
+    assert "ensemble" in text and "baseline_kmer" in text and "best-F1 threshold" in text and "GC-AUROC" in text
 
 
 @pytest.mark.slow
@@ -55,3 +60,35 @@ def test_cli_evaluate_writes_metrics_and_plots(tmp_path, data_files):
         assert (tmp_path / "eval" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "AUROC" in result.stdout
     assert not list(tmp_path.glob(".eval.tmp-*"))
+
+
+def test_gc_controlled_auroc_of_the_gc_model_is_one_half(tmp_path):
+    # 200-bp sequences with an even G/C count: GC is a multiple of 0.01, one GC value per stratum. One
+    # sequence per GC value (the network's float rounding differs between orders of the same bases).
+    rng = np.random.default_rng(3)
+    seqs, labels = [], []
+    for i in range(60):
+        n_gc = 2 * int(rng.integers(30, 70))
+        seqs.append(("GC" * 100)[:n_gc] + ("AT" * 100)[: 200 - n_gc])
+        labels.append(int(rng.random() < n_gc / 200))  # GC-rich sequences are mostly positive
+    data = LabelledSequences([f"s{i}" for i in range(60)], seqs, np.array(labels))
+    report = evaluate(gc_bundle(tmp_path / "gc"), data, baselines=False)
+    for entry in report["models"].values():
+        assert entry["at_0.5"]["auroc"] > 0.6
+        for at in ("at_0.5", "at_best_f1"):
+            assert entry[at]["gc_controlled_auroc"] == 0.5
+    assert report["gc_stratum_width"] == 0.01
+    header = table(report).splitlines()[0]
+    assert header.index("AUROC") < header.index("GC-AUROC") < header.index("AUPRC")
+
+
+def test_staged_folder_moves_files_together_or_not_at_all(tmp_path):
+    with staged_folder(tmp_path / "out") as staging:
+        (staging / "a.txt").write_text("a")
+        assert not (tmp_path / "out").exists()
+    assert (tmp_path / "out" / "a.txt").read_text() == "a"
+    with pytest.raises(RuntimeError):
+        with staged_folder(tmp_path / "failed") as staging:
+            (staging / "a.txt").write_text("a")
+            raise RuntimeError("plot failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

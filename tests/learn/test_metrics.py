@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from ielmscan.learn.metrics import best_threshold, binary_metrics, pr_curve, roc_curve, summarize
+from ielmscan.learn.metrics import (best_threshold, binary_metrics, gc_controlled_auroc, gc_strata, pr_curve, roc_curve,
+                                   summarize)
 
 # Ten samples, 4 positives, scores in ranking order:
 #   label  1    1    0    1    0     0     1    0    0    0
@@ -134,3 +135,85 @@ def test_invalid_inputs_raise_value_error_naming_the_problem(y, p, message):
         binary_metrics(y, p)
     with pytest.raises(ValueError, match=message):
         roc_curve(y, p)
+
+
+# GC-controlled AUROC, by hand. Three GC strata at width 0.1:
+#   stratum 0.3: labels 1 0 0, scores .9 .4 .9   pairs 1×2: (.9 vs .4) 1, (.9 vs .9) 1/2     → 1.5 of 2
+#   stratum 0.5: labels 1 1 0, scores .2 .6 .5   pairs 2×1: (.2 vs .5) 0, (.6 vs .5) 1       → 1   of 2
+#   stratum 0.7: labels 1 1,   scores .8 .7      one class only: no pairs, left out
+# Weighted by pairs: (1.5 + 1) / (2 + 2) = 0.625; the plain AUROC over all 8 samples differs.
+GC_Y = np.array([1, 0, 0, 1, 1, 0, 1, 1])
+GC_P = np.array([0.9, 0.4, 0.9, 0.2, 0.6, 0.5, 0.8, 0.7])
+GC_GC = np.array([0.31, 0.35, 0.39, 0.5, 0.52, 0.58, 0.7, 0.75])
+
+
+def test_gc_controlled_auroc_hand_computed():
+    assert gc_controlled_auroc(GC_Y, GC_P, GC_GC, width=0.1) == pytest.approx(2.5 / 4)
+    # Every sample in one stratum: the plain AUROC.
+    assert gc_controlled_auroc(GC_Y, GC_P, GC_GC, width=1.0) == pytest.approx(binary_metrics(GC_Y, GC_P)["auroc"])
+
+
+def test_gc_controlled_auroc_equals_pair_counting_within_strata_on_random_ties():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    p = np.round(rng.random(400), 1)
+    gc = rng.integers(30, 45, 400) / 100
+    agree = ties = pairs = 0.0
+    for value in np.unique(gc):
+        pos, neg = p[(gc == value) & (y == 1)], p[(gc == value) & (y == 0)]
+        agree += (pos[:, None] > neg[None, :]).sum()
+        ties += (pos[:, None] == neg[None, :]).sum()
+        pairs += len(pos) * len(neg)
+    assert gc_controlled_auroc(y, p, gc) == pytest.approx((agree + ties / 2) / pairs, abs=1e-12)
+
+
+def test_a_pure_function_of_gc_scores_exactly_half():
+    rng = np.random.default_rng(2)
+    # 100-bp sequences: GC fractions are multiples of 0.01, one GC value per stratum at width 0.01.
+    gc = rng.integers(20, 80, 500) / 100
+    y = (rng.random(500) < gc).astype(int)  # GC-rich sequences are mostly positive
+    score = 1 / (1 + np.exp(-10 * (gc - 0.5)))
+    assert binary_metrics(y, score)["auroc"] > 0.7  # plain AUROC rewards GC
+    assert gc_controlled_auroc(y, score, gc, width=0.01) == 0.5
+
+
+def test_gc_strata_floor_exact_multiples_despite_binary_rounding():
+    gc = np.arange(101) / 100  # 0.29 / 0.01 is 28.999999999999996 in floating point
+    np.testing.assert_array_equal(gc_strata(gc, 0.01), np.arange(101))
+    np.testing.assert_array_equal(gc_strata([0.0, 0.049, 0.05, 1.0, np.nan], 0.05), [0, 0, 1, 20, -1])
+
+
+def test_gc_controlled_auroc_of_a_perfect_scorer_and_monotone_transforms():
+    rng = np.random.default_rng(3)
+    gc = rng.integers(40, 60, 300) / 100
+    y = rng.integers(0, 2, 300)
+    assert gc_controlled_auroc(y, y + 0.1 * rng.random(300), gc) == 1.0
+    p = np.clip(0.5 * y + rng.normal(0.25, 0.2, 300), 0, 1)
+    value = gc_controlled_auroc(y, p, gc)
+    assert 0.5 < value < 1.0
+    for transform in (np.sqrt, lambda x: x**3, lambda x: np.log(x + 1e-3), lambda x: 1e6 * x - 7):
+        assert gc_controlled_auroc(y, transform(p), gc) == pytest.approx(value, abs=1e-12)
+    assert gc_controlled_auroc(y, -p, gc) == pytest.approx(1 - value, abs=1e-12)
+
+
+def test_gc_controlled_auroc_is_nan_without_a_mixed_stratum_and_skips_nan_gc():
+    y = np.array([1, 1, 0, 0])
+    assert math.isnan(gc_controlled_auroc(y, [0.9, 0.8, 0.2, 0.1], [0.6, 0.6, 0.4, 0.4]))
+    # A sample without any A/C/G/T base (GC NaN) belongs to no stratum.
+    value = gc_controlled_auroc([1, 0, 1, 0], [0.9, 0.1, 0.05, 0.2], [0.5, 0.5, np.nan, 0.5])
+    assert value == 1.0
+
+
+@pytest.mark.parametrize(
+    ("gc", "width", "message"),
+    [
+        ([0.5, 0.5], 0.01, "differ in length"),
+        ([0.5, 0.5, 1.5], 0.01, r"\[0, 1\]"),
+        ([0.5, 0.5, np.inf], 0.01, r"\[0, 1\]"),
+        ([0.5, 0.5, 0.5], 0.0, "width"),
+        ([0.5, 0.5, 0.5], 2.0, "width"),
+    ],
+)
+def test_gc_controlled_auroc_rejects_bad_input(gc, width, message):
+    with pytest.raises(ValueError, match=message):
+        gc_controlled_auroc([0, 1, 1], [0.1, 0.5, 0.9], gc, width=width)

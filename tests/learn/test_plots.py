@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ielmscan.learn.metrics import binary_metrics, pr_curve, roc_curve
-from ielmscan.learn.plots import plot_pr, plot_roc
+from ielmscan.learn.plots import plot_pr, plot_roc, thin_curve
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -67,3 +67,25 @@ def test_plot_errors_name_the_problem(tmp_path):
 def test_importing_the_module_does_not_import_matplotlib():
     code = "import sys, ielmscan.learn.plots; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_thin_curve_keeps_ends_and_shape_of_long_curves():
+    x = np.linspace(0, 1, 100_001)
+    y = np.sqrt(x)
+    tx, ty = thin_curve(x, y, max_points=500)
+    assert len(tx) <= 502 and (tx[0], ty[0], tx[-1], ty[-1]) == (0.0, 0.0, 1.0, 1.0)
+    assert np.all(np.diff(tx) > 0)
+    np.testing.assert_allclose(ty, np.sqrt(tx))  # points of the curve, not new ones
+    assert np.max(np.diff(tx) + np.diff(ty)) < 3 * 2 / 500  # spread along the whole length
+    short = (np.array([0.0, 0.5, 1.0]), np.array([0.0, 0.7, 1.0]))
+    assert all(np.array_equal(a, b) for a, b in zip(thin_curve(*short), short))
+
+
+def test_a_curve_of_a_million_points_plots(tmp_path):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 1_000_000)
+    p = np.clip(0.5 + 0.1 * (y - 0.5) + rng.normal(0, 0.2, y.size), 0, 1)
+    fpr, tpr, _ = roc_curve(y, p)
+    assert len(fpr) > 500_000
+    plot_roc({"model": (fpr, tpr, 0.6)}, tmp_path / "roc.png")
+    assert (tmp_path / "roc.png").read_bytes().startswith(PNG_MAGIC)
