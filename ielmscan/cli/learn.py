@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,13 +17,32 @@ from ielmscan.inference.devices import Precision
 TRAIN = "Training"
 
 
+class BackgroundGC(str, Enum):
+    matched = "matched"
+    genome = "genome"
+
+
 @app.command(no_args_is_help=True)
 @friendly_errors
 def train(
-    pos: Annotated[Path, typer.Option("--pos", help="Positive (enhancer) sequences, FASTA.", exists=True,
-                                      dir_okay=False, rich_help_panel=INPUT)],
-    neg: Annotated[Path, typer.Option("--neg", help="Negative sequences, FASTA.", exists=True, dir_okay=False,
-                                      rich_help_panel=INPUT)],
+    pos: Annotated[Optional[list[Path]], typer.Option("--pos", metavar="FASTA", help="Positive (enhancer) sequences, FASTA "
+                                                      "(repeatable).", exists=True, dir_okay=False,
+                                                      rich_help_panel=INPUT)] = None,
+    neg: Annotated[Optional[list[Path]], typer.Option("--neg", metavar="FASTA", help="Negative sequences, FASTA (repeatable).",
+                                                      exists=True, dir_okay=False, rich_help_panel=INPUT)] = None,
+    dataset: Annotated[Optional[Path], typer.Option("--dataset", help="A `ielmscan dataset build` folder: its "
+                                                    "train.*.fa are added to --pos/--neg and its val.*.fa are the "
+                                                    "validation split.", exists=True, file_okay=False,
+                                                    rich_help_panel=INPUT)] = None,
+    background: Annotated[Optional[Path], typer.Option("--background", metavar="GENOME", help="Add negative "
+                                                       "windows sampled from this genome FASTA (N-free, not "
+                                                       "overlapping each other).", exists=True, dir_okay=False,
+                                                       rich_help_panel=INPUT)] = None,
+    background_ratio: Annotated[float, typer.Option("--background-ratio", min=0.01, max=100.0, help="Background "
+                                                    "windows per positive.", rich_help_panel=INPUT)] = 1.0,
+    background_gc: Annotated[BackgroundGC, typer.Option("--background-gc", help="matched: the background's GC "
+                                                        "histogram matches the positives'; genome: windows drawn at "
+                                                        "the genome's own GC.", rich_help_panel=INPUT)] = BackgroundGC.matched,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bundle directory to write. Without it "
                                                    "only --cv runs.", rich_help_panel=OUTPUT)] = None,
     k: Kmers = DEFAULT_K_TEXT,
@@ -55,13 +75,16 @@ def train(
 ) -> None:
     """Train an ensemble on labelled sequences: every member, then the decision threshold."""
     ks = parse_ks(k)
+    if not pos and dataset is None:
+        raise typer.BadParameter("give positives with --pos FASTA or --dataset DIR", param_hint="'--pos'")
     if output is None and cv == 0:
         raise typer.BadParameter("give --output to train a bundle, or --cv N to cross-validate", param_hint="'--output'")
     check_heads(hidden, heads)
     from ielmscan.learn.train import TrainingRequest, run_training
 
     request = TrainingRequest(
-        pos=pos, neg=neg, output=output, ks=ks, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
+        pos=list(pos or []), neg=list(neg or []), output=output, ks=ks, dataset=dataset, background=background,
+        background_ratio=background_ratio, background_gc=background_gc.value, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
         rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report,
         command=["ielmscan", *sys.argv[1:]],

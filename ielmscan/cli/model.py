@@ -68,11 +68,34 @@ def model_cascade(
     from ielmscan.learn.dataset import load_labelled
 
     bundle = load_bundle(bundle_dir)
-    bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg), recall=recall, device=device)
+    bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg).seqs, recall=recall, device=device)
     save_bundle(bundle, bundle_dir)
     cal = bundle.cascade.calibration
     typer.echo(f"ielmscan: added a cascade to {bundle_dir}: {cal['training_recall']:.1%} of the ensemble's calls "
                f"and {cal['training_pass_fraction']:.1%} of all training sequences pass", err=True)
+
+
+@model_app.command("calibrate")
+@friendly_errors
+def model_calibrate(
+    bundle_dir: Annotated[Path, typer.Argument(help="Bundle to calibrate (rewritten in place).", file_okay=False)],
+    background: Annotated[Path, typer.Option("--background", metavar="GENOME", help="Background genome FASTA "
+                                             "(plain or bgzip) to sample windows from.", exists=True,
+                                             dir_okay=False)],
+    windows: Annotated[int, typer.Option("--windows", min=1000, help="Background windows to score.")] = 20_000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the window sample.")] = 0,
+    device: Device = "auto",
+) -> None:
+    """Store the bundle's score distribution on a background genome: scans then give p- and q-values and call
+    regions by p-value (`scan --max-p`)."""
+    from ielmscan.learn.calibrate import calibrate
+    from ielmscan.model.bundle import load_bundle, save_bundle
+
+    bundle = load_bundle(bundle_dir)
+    bundle.calibration, _ = calibrate(bundle, background, windows=windows, seed=seed, device=device)
+    save_bundle(bundle, bundle_dir)
+    typer.echo(f"ielmscan: calibrated {bundle_dir} on {bundle.calibration.windows:,} windows of {background}; "
+               f"p <= 0.01 at score {bundle.calibration.threshold(0.01):.4f}", err=True)
 
 
 @model_app.command("info")

@@ -42,9 +42,16 @@ def scan(
     threshold: Annotated[
         Optional[float],
         typer.Option("--threshold", "-t", min=0.0, max=1.0,
-                     help="Bin score at or above which bins form regions \\[default: the model's threshold].",
+                     help="Call bins scoring at least this probability, instead of by p-value \\[default: from "
+                          "--max-p; the model's own threshold if it has no calibration].",
                      rich_help_panel=MODEL),
     ] = None,
+    max_p: Annotated[
+        float,
+        typer.Option("--max-p", min=0.0, max=1.0,
+                     help="Call bins whose empirical p-value against the model's background genome is at most this.",
+                     rich_help_panel=MODEL),
+    ] = 0.01,
     window: Annotated[
         Optional[int], typer.Option("--window", "-w", min=1, show_default=False, rich_help_panel=SCAN,
                                     help="Window length in bases \\[default: the model's window, its training length].")
@@ -100,6 +107,8 @@ def scan(
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
     if bedgraph and output == "-":
         raise typer.BadParameter("--bedgraph writes a file: give -o PREFIX instead of '-'", param_hint="'--bedgraph'")
+    if max_p <= 0:
+        raise typer.BadParameter(f"{max_p} is not above 0", param_hint="'--max-p'")
     if window is not None:
         check_geometry(window, stride, chunk_size)
     from ielmscan.errors import BundleError
@@ -116,7 +125,8 @@ def scan(
     except BundleError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--window'") from None
     params = ScanParams(
-        window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, chunk_size=chunk_size, fast=fast,
+        window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, max_p=max_p, chunk_size=chunk_size,
+        fast=fast,
         scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
                               compile=compile_model, threads=threads),
     )
@@ -153,6 +163,7 @@ def summary_line(manifest: dict[str, Any]) -> str:
     return (
         f"ielmscan: {manifest['bases']:,} bp in {len(manifest['chromosomes'])} chromosome(s): "
         f"{manifest['windows_scanned']:,} windows scored, {manifest['windows_skipped']:,} skipped (N), "
-        f"{manifest['regions']:,} regions at threshold {manifest['parameters']['threshold']:.3f}; "
+        f"{manifest['regions']:,} regions ({manifest['share_called']:.2%} of scored bases) at threshold "
+        f"{manifest['parameters']['threshold']:.3f}; "
         f"{wall:.1f} s ({rate:,.0f} windows/s){held_back} → {where}"
     )

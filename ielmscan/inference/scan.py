@@ -6,6 +6,7 @@ that bins at chunk borders see every window that covers them.
 """
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from contextlib import ExitStack
@@ -18,6 +19,7 @@ import numpy as np
 
 from ielmscan import __version__
 from ielmscan.model.bundle import Bundle, check_window
+from ielmscan.model.calibration import benjamini_hochberg
 from ielmscan.errors import InputError
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Chunk, Interval, iter_chunks, select_intervals
@@ -28,6 +30,8 @@ from ielmscan.kernels.reduce import bin_window_scores
 from ielmscan.inference.prefetch import WaitTime, prefetched
 from ielmscan.io.writers import (BigWigWriter, OutputSet, Region, regions_from_bins, write_bedgraph, write_manifest,
                                  write_narrowpeak)
+
+log = logging.getLogger(__name__)
 
 OUTPUT_SUFFIXES = (".bed", ".bw", ".json")  # the manifest last: its presence marks a complete set
 BEDGRAPH_SUFFIX = ".bedGraph"
@@ -40,7 +44,8 @@ class ScanParams:
     window: int | None = None  # bases per window; None: the bundle's (the length its members were trained on)
     stride: int = 50  # bases between window starts, and the width of a track bin
     max_n_frac: float = 0.1  # windows with a larger fraction of N/IUPAC bases are skipped
-    threshold: float | None = None  # region threshold on bin scores; None = the bundle's
+    threshold: float | None = None  # region threshold on bin scores; None: from max_p (calibrated bundles) or the bundle's
+    max_p: float = 0.01  # calibrated bundles: bins whose background p-value is at most this form regions
     chunk_size: int = 1_000_000  # bases read and encoded at a time (bounds memory)
     fast: bool = False  # cascade: only windows passing the bundle's linear first stage reach the ensemble
     scorer: ScorerSettings = field(default_factory=ScorerSettings)
@@ -63,6 +68,8 @@ class ScanParams:
             raise InputError(f"--max-n-frac {self.max_n_frac} is outside [0, 1]")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise InputError(f"threshold {self.threshold} is outside [0, 1]")
+        if not 0.0 < self.max_p <= 1.0:
+            raise InputError(f"--max-p {self.max_p} is outside (0, 1]")
         if self.chunk_size < self.window:
             raise InputError(f"chunk size {self.chunk_size} is smaller than the window {self.window}")
         if self.fast and bundle.cascade is None:
@@ -98,6 +105,7 @@ class IntervalResult:
     regions: list[Region]
     windows_to_ensemble: int = 0  # windows the transformers scored
     windows_rejected: int = 0  # windows the --fast first stage kept from the transformers (NaN in scores)
+    bases_scored: int = 0  # bases in bins that hold a score (what the track covers)
 
     @property
     def windows_scored(self) -> int:
@@ -120,7 +128,11 @@ class Scanner:
         self.bundle = bundle
         self.params = params
         self.scorer = EnsembleScorer(bundle, params.scorer)
-        self.threshold = bundle.threshold if params.threshold is None else params.threshold
+        self.calibration = bundle.calibration
+        self.threshold, self.call_rule = call_threshold(bundle, params)
+        # Scored bins per background rank (how many background windows score at least as high): what
+        # the q-values of the whole run are computed from.
+        self.exceeding = np.zeros(self.calibration.windows + 1 if self.calibration else 0, dtype=np.int64)
         # One encoding pass yields the ids of every k that the ensemble and the first stage need.
         self.cascade = bundle.cascade if params.fast else None
         extra = self.cascade.ks if self.cascade is not None else []
@@ -188,7 +200,41 @@ class Scanner:
             progress(interval.end - done)  # intervals shorter than a window
         bins = bin_window_scores(scores, p.window, p.stride, len(interval))
         regions = regions_from_bins(interval.chrom, interval.start, interval.end, p.stride, bins, self.threshold)
-        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected)
+        if self.calibration is not None:
+            scored = bins[np.isfinite(bins)]
+            self.exceeding += np.bincount(self.calibration.exceeding(scored), minlength=len(self.exceeding))
+            p_values = self.calibration.p_values(np.array([r.max_score for r in regions], dtype=np.float32))
+            regions = [replace(r, p_value=float(pv)) for r, pv in zip(regions, p_values)]
+        starts, ends = p.grid.bin_edges(interval.start, interval.end)
+        scored = np.isfinite(bins)
+        bases_scored = int((ends[scored] - starts[scored]).sum())
+        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected, bases_scored)
+
+    def with_q_values(self, regions: list[Region]) -> list[Region]:
+        """``regions`` with the Benjamini-Hochberg q-value of their best bin among every bin scored so far."""
+        if self.calibration is None or not regions:
+            return regions
+        q_by_rank = benjamini_hochberg(self.exceeding, self.calibration.windows)
+        ranks = self.calibration.exceeding(np.array([r.max_score for r in regions], dtype=np.float32))
+        return [replace(r, q_value=float(q)) for r, q in zip(regions, q_by_rank[ranks])]
+
+
+def call_threshold(bundle: Bundle, params: ScanParams) -> tuple[float, str]:
+    """The bin score regions are called at, and the rule in words (for the manifest).
+
+    A given threshold wins; else a calibrated bundle's score at p = max_p; else the bundle's own
+    threshold, with a warning that its calls mean little on a genome.
+    """
+    if params.threshold is not None:
+        return params.threshold, f"bin score >= {params.threshold:g} (--threshold)"
+    if bundle.calibration is not None:
+        threshold = bundle.calibration.threshold(params.max_p)
+        return threshold, (f"background p-value <= {params.max_p:g} (bin score >= {threshold:.4f}, against "
+                           f"{bundle.calibration.windows:,} background windows)")
+    log.warning("model %s has no background calibration: calls use its threshold %.3f, which means little on a "
+                "genome, and narrowPeak p/q-values are -1 (add one with `ielmscan model calibrate`)",
+                bundle.path, bundle.threshold)
+    return bundle.threshold, f"bin score >= {bundle.threshold:g} (the model's threshold; no calibration)"
 
 
 def default_prefix(fasta: Path) -> str:
@@ -215,7 +261,7 @@ def run_scan(
     """Scan a genome and write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json atomically.
 
     ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text. With ``prefix == "-"`` the regions
-    are streamed to ``stdout`` as they are found and no files are written. Returns the run manifest.
+    go to ``stdout`` when the scan ends and no files are written. Returns the run manifest.
     """
     started = time.perf_counter()
     with Scanner(bundle, params) as scanner, Genome.open(fasta) as genome:
@@ -224,21 +270,21 @@ def run_scan(
         total_bases = sum(len(i) for i in intervals)
         progress = progress_factory(total_bases) if progress_factory else None
         per_chrom: dict[str, dict[str, int]] = {}
+        regions: list[Region] = []
         if prefix == "-":
-            out = stdout or sys.stdout
-            n_regions = 0
             for interval in intervals:
                 result = scanner.score_interval(genome, interval, progress)
-                n_regions += write_narrowpeak(out, result.regions, first_index=n_regions + 1)
-                out.flush()
+                regions += result.regions
                 _count(per_chrom, result)
-            return _manifest(fasta, bundle, scanner, per_chrom, n_regions, total_bases, started, {"bed": "-"})
+            # Written once the whole run is scored: q-values need every bin's p-value.
+            out = stdout or sys.stdout
+            write_narrowpeak(out, scanner.with_q_values(regions))
+            out.flush()
+            return _manifest(fasta, bundle, scanner, per_chrom, len(regions), total_bases, started, {"bed": "-"})
         suffixes = (*OUTPUT_SUFFIXES[:-1], *([BEDGRAPH_SUFFIX] if bedgraph else []), OUTPUT_SUFFIXES[-1])
         with OutputSet(prefix, suffixes) as outset:
             chrom_sizes = _track_header(genome, intervals)
-            n_regions = 0
             with ExitStack() as files:
-                bed = files.enter_context(outset.temp(".bed").open("w"))
                 bw = files.enter_context(BigWigWriter(outset.temp(".bw"), chrom_sizes))
                 text_track = files.enter_context(outset.temp(BEDGRAPH_SUFFIX).open("w")) if bedgraph else None
                 for interval in intervals:
@@ -247,10 +293,12 @@ def run_scan(
                     if text_track is not None:
                         write_bedgraph(text_track, interval.chrom, interval.start, interval.end, params.stride,
                                        result.bins)
-                    n_regions += write_narrowpeak(bed, result.regions, first_index=n_regions + 1)
+                    regions += result.regions
                     _count(per_chrom, result)
+            with outset.temp(".bed").open("w") as bed:
+                write_narrowpeak(bed, scanner.with_q_values(regions))
             outputs = {s.lstrip("."): str(outset.final(s)) for s in suffixes}
-            manifest = _manifest(fasta, bundle, scanner, per_chrom, n_regions, total_bases, started, outputs)
+            manifest = _manifest(fasta, bundle, scanner, per_chrom, len(regions), total_bases, started, outputs)
             write_manifest(outset.temp(".json"), manifest)
         return manifest
 
@@ -264,9 +312,12 @@ def _track_header(genome: Genome, intervals: list[Interval]) -> list[tuple[str, 
 def _count(per_chrom: dict[str, dict[str, int]], result: IntervalResult) -> None:
     entry = per_chrom.setdefault(
         result.interval.chrom,
-        {"bases": 0, "windows_scanned": 0, "windows_skipped": 0, "windows_rejected_fast": 0, "regions": 0},
+        {"bases": 0, "bases_scored": 0, "bases_called": 0, "windows_scanned": 0, "windows_skipped": 0,
+         "windows_rejected_fast": 0, "regions": 0},
     )
     entry["bases"] += len(result.interval)
+    entry["bases_scored"] += result.bases_scored
+    entry["bases_called"] += sum(r.end - r.start for r in result.regions)
     entry["windows_rejected_fast"] += result.windows_rejected
     entry["windows_scanned"] += result.windows_scored
     entry["windows_skipped"] += result.windows_skipped
@@ -285,6 +336,8 @@ def _manifest(
 ) -> dict[str, Any]:
     params = scanner.params
     wall = time.perf_counter() - started
+    bases_scored = sum(c["bases_scored"] for c in per_chrom.values())
+    bases_called = sum(c["bases_called"] for c in per_chrom.values())
     scanned = sum(c["windows_scanned"] for c in per_chrom.values())
     return {
         "ielmscan_version": __version__,
@@ -302,12 +355,24 @@ def _manifest(
             "device": str(scanner.scorer.device),
             "precision": scanner.scorer.precision.value,
         },
+        "calls": {
+            "rule": scanner.call_rule,
+            "calibration": scanner.calibration.to_json() if scanner.calibration is not None else None,
+            "track": "bigWig value of a bin: mean ensemble probability (0-1) of the scored windows overlapping it",
+            "p_value": ("narrowPeak pValue: -log10 of the best bin's share of background windows scoring at least "
+                        "as high" if scanner.calibration is not None else "not computed (-1): no calibration"),
+            "q_value": ("narrowPeak qValue: -log10 of the best bin's Benjamini-Hochberg q-value over all scored bins "
+                        "of the run" if scanner.calibration is not None else "not computed (-1): no calibration"),
+        },
         "chromosomes": per_chrom,
         "bases": total_bases,
         "windows_scanned": scanned,
         "windows_skipped": sum(c["windows_skipped"] for c in per_chrom.values()),
         "windows_rejected_fast": sum(c["windows_rejected_fast"] for c in per_chrom.values()),
         "regions": n_regions,
+        "bases_scored": bases_scored,
+        "bases_called": bases_called,
+        "share_called": round(bases_called / bases_scored, 6) if bases_scored else 0.0,
         "wall_seconds": round(wall, 3),
         "windows_per_second": round(scanned / wall, 1) if wall > 0 else None,
         "input_wait_seconds": round(scanner.input_wait.seconds, 3),

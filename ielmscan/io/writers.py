@@ -198,13 +198,18 @@ class BigWigWriter:
 
 @dataclass(frozen=True)
 class Region:
-    """A called region ``[start, end)`` (0-based, half-open); ``summit`` is a 0-based offset from start."""
+    """A called region ``[start, end)`` (0-based, half-open); ``summit`` is a 0-based offset from start.
+
+    ``p_value`` and ``q_value`` belong to the region's best bin; NaN where they were not computed.
+    """
 
     chrom: str
     start: int
     end: int
     max_score: float
     summit: int
+    p_value: float = math.nan
+    q_value: float = math.nan
 
 
 def regions_from_bins(
@@ -246,8 +251,8 @@ def write_narrowpeak(
     """Write regions as narrowPeak (BED6+4, 0-based half-open); return how many lines were written.
 
     Columns: chrom, start, end, name ``{name_prefix}_{n}``, score = round(1000 * max probability)
-    clipped to 0..1000, strand ``.``, signalValue = max probability (4 decimals), pValue -1,
-    qValue -1 (not computed), summit offset from start.
+    clipped to 0..1000, strand ``.``, signalValue = max probability (4 decimals), pValue and qValue as
+    -log10 (3 decimals; -1 where not computed), summit offset from start.
     """
     count = 0
     for count, r in enumerate(regions, 1):
@@ -256,9 +261,16 @@ def write_narrowpeak(
         score = min(1000, max(0, int(round(1000 * r.max_score))))
         fh.write(
             f"{r.chrom}\t{r.start}\t{r.end}\t{name_prefix}_{first_index + count - 1}\t{score}\t.\t"
-            f"{r.max_score:.4f}\t-1\t-1\t{r.summit}\n"
+            f"{r.max_score:.4f}\t{_minus_log10(r.p_value)}\t{_minus_log10(r.q_value)}\t{r.summit}\n"
         )
     return count
+
+
+def _minus_log10(value: float) -> str:
+    """narrowPeak's p/q column: -log10 with 3 decimals, or -1 when not computed (NaN)."""
+    if math.isnan(value):
+        return "-1"
+    return f"{-math.log10(max(value, 1e-300)) + 0.0:.3f}"
 
 
 def write_bedgraph(

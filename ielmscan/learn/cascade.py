@@ -11,12 +11,13 @@ import numpy as np
 from ielmscan.errors import BundleError
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.learn.baselines import kmer_spectrum
-from ielmscan.learn.dataset import LabelledSequences
+from ielmscan.kernels.encode import reverse_complement
 from ielmscan.model.bundle import Bundle
 from ielmscan.model.cascade import DEFAULT_KS, Cascade
 
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0)
 FOLDS = 3
+MAX_SEQUENCES = 30_000  # enough for 1,364 ridge features; the k-mer spectra of more cost memory for nothing
 
 
 def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
@@ -29,21 +30,29 @@ def _ridge(X: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, floa
     return coef, float(y.mean() - mean @ coef)
 
 
-def fit_cascade(bundle: Bundle, data: LabelledSequences, recall: float = 0.99, seed: int = 0,
-                device: str = "cpu", ks: tuple[int, ...] = DEFAULT_KS) -> Cascade:
+def fit_cascade(bundle: Bundle, seqs: list[str], recall: float = 0.99, seed: int = 0, device: str = "cpu",
+                ks: tuple[int, ...] = DEFAULT_KS, max_p: float = 0.01, max_sequences: int = MAX_SEQUENCES) -> Cascade:
     """Distil the ensemble into a linear model on k-mer spectra, then calibrate its threshold.
 
     The first stage only has to agree with the ensemble, not with the labels, so it is fitted (ridge
-    regression) to the ensemble's own logits on the training sequences, both strands. The threshold is
-    set on out-of-fold scores, so that ``recall`` of the sequences the ensemble calls pass it.
+    regression) to the ensemble's own logits on ``seqs`` (training sequences, and background windows where
+    there are any; at most ``max_sequences`` of them, a seeded sample), both strands. The threshold is set
+    on out-of-fold scores, so that ``recall`` of the sequences the ensemble calls pass it: called at the
+    calibrated threshold for ``max_p`` when the bundle has a calibration, else at its own threshold.
     """
-    probs, _ = score_sequences(bundle, data.seqs, device)
-    called = probs >= bundle.threshold
+    if len(seqs) > max_sequences:
+        keep = np.sort(np.random.default_rng(seed).choice(len(seqs), max_sequences, replace=False))
+        seqs = [seqs[i] for i in keep]
+    probs, _ = score_sequences(bundle, seqs, device)
+    call_at = bundle.calibration.threshold(max_p) if bundle.calibration is not None else bundle.threshold
+    called = probs >= call_at
     if not called.any():
-        raise BundleError("the ensemble calls none of the training sequences: cannot calibrate the cascade")
+        raise BundleError(f"the ensemble calls none of the {len(seqs):,} sequences at {call_at:.4f}: cannot calibrate "
+                          "the cascade (give it sequences it calls, e.g. the positives)")
     target = np.log(np.clip(probs, 1e-6, 1 - 1e-6) / np.clip(1 - probs, 1e-6, 1))
-    n = len(data.seqs)
-    X = np.vstack([kmer_spectrum(data.seqs, ks), kmer_spectrum(data.reverse_complements().seqs, ks)]).astype(np.float64)
+    n = len(seqs)
+    rc = [reverse_complement(seq.encode()).decode() for seq in seqs]
+    X = np.vstack([kmer_spectrum(seqs, ks), kmer_spectrum(rc, ks)]).astype(np.float64)
     y = np.tile(target, 2)
     fold = np.tile(np.random.default_rng(seed).permutation(n) % FOLDS, 2)  # a sequence and its RC stay together
     best: tuple[float, float, np.ndarray] | None = None
@@ -69,6 +78,8 @@ def fit_cascade(bundle: Bundle, data: LabelledSequences, recall: float = 0.99, s
         "training_recall": float(np.mean(oof_forward[called] >= threshold)),
         "training_pass_fraction": float(np.mean(oof_forward >= threshold)),
         "training_sequences": n,
+        "called_at": call_at,
+        "called_by": f"background p-value <= {max_p:g}" if bundle.calibration is not None else "the bundle's threshold",
         "alpha": alpha,
         "oof_r2": float(1 - error / np.var(y)),
     }

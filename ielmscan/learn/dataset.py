@@ -25,15 +25,23 @@ class LabelledSequences:
     def __len__(self) -> int:
         return len(self.seqs)
 
-    def reverse_complements(self) -> LabelledSequences:
-        """The same records on the other strand (IUPAC codes complemented)."""
-        return LabelledSequences(self.names, [reverse_complement(s.encode()).decode() for s in self.seqs], self.labels)
+    def extended(self, names: list[str], seqs: list[str], label: int) -> LabelledSequences:
+        """These records followed by ``seqs`` (uppercased), all labelled ``label``."""
+        return LabelledSequences(self.names + names, self.seqs + [s.upper() for s in seqs],
+                                 np.r_[self.labels, np.full(len(seqs), label, dtype=np.int64)])
 
 
-def load_labelled(pos: str | Path, neg: str | Path) -> LabelledSequences:
-    """Positives and negatives from two FASTA files, uppercased (case carries no meaning here)."""
-    records = [(n, s.upper(), 1) for n, s in read_fasta(pos)] + [(n, s.upper(), 0) for n, s in read_fasta(neg)]
-    return LabelledSequences([r[0] for r in records], [r[1] for r in records], np.array([r[2] for r in records]))
+
+def load_labelled(pos: str | Path | Sequence[str | Path], neg: str | Path | Sequence[str | Path]) -> LabelledSequences:
+    """Positives and negatives from FASTA files (one or several each), uppercased (case carries no meaning here)."""
+    records = [(n, s.upper(), label) for label, paths in ((1, pos), (0, neg)) for path in _paths(paths)
+               for n, s in read_fasta(path)]
+    return LabelledSequences([r[0] for r in records], [r[1] for r in records],
+                             np.array([r[2] for r in records], dtype=np.int64))
+
+
+def _paths(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    return [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
 
 
 def canonical(seq: str) -> str:

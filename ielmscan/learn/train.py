@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import datetime as dt
 import hashlib
 import platform
@@ -13,9 +14,10 @@ import numpy as np
 import torch
 
 from ielmscan import __version__
-from ielmscan.learn.baselines import out_of_fold_probabilities
+from ielmscan.learn.baselines import gc_content, out_of_fold_probabilities
 from ielmscan.model.defaults import DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_WINDOW
 from ielmscan.model.bundle import Bundle, load_bundle, new_bundle, save_bundle
+from ielmscan.learn.calibrate import calibrate
 from ielmscan.learn.cascade import fit_cascade
 from ielmscan.learn.dataset import LabelledSequences, check_lengths, load_labelled
 from ielmscan.errors import InputError
@@ -29,10 +31,14 @@ TABLE_METRICS = ("acc", "sn", "sp", "mcc", "auroc")
 
 @dataclass
 class TrainingRequest:
-    pos: Path
-    neg: Path
+    pos: list[Path]  # positive FASTA files
+    neg: list[Path]  # negative FASTA files (may be empty with ``background``)
     output: Path | None
     ks: list[int]
+    dataset: Path | None = None  # a `dataset build` folder: train.{pos,neg}.fa, and val.* as the validation split
+    background: Path | None = None  # genome FASTA to sample negative windows from
+    background_ratio: float = 1.0  # background windows per positive
+    background_gc: str = "matched"  # "matched": the positives' GC histogram; "genome": the genome's own
     init: Path | None = None
     layers: int = DEFAULT_LAYERS
     hidden: int = DEFAULT_HIDDEN
@@ -75,12 +81,10 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
             log(line)
 
     torch.manual_seed(req.seed)
-    data = load_labelled(req.pos, req.neg)
-    if data.labels.min() == data.labels.max():
-        raise InputError(f"training needs both classes: {req.pos} and {req.neg}")
     template = load_bundle(req.init) if req.init is not None else None
     window = template.window if template is not None else req.window
-    check_lengths(data, window, f"{req.pos} / {req.neg}")
+    inputs = training_inputs(req, window, record)
+    data, validation = inputs.data, inputs.validation
 
     def make_bundle(fold: int | None) -> Bundle:
         if template is not None:
@@ -107,14 +111,19 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
         return TrainingResult(None, float("nan"), float("nan"), cv_report, table)
 
     bundle = make_bundle(None)
-    report = fit(bundle, data, cfg, record)
+    if validation is not None:  # the dataset's own validation split
+        train_index = np.flatnonzero(~validation)
+        report = fit(bundle, data, cfg, record, train_index, np.flatnonzero(validation))
+    else:
+        report = fit(bundle, data, cfg, record)
     bundle.provenance = {
         "created_by": f"ielmscan {__version__} train",
         "command": " ".join(req.command),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "software": {"ielmscan": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        "data": [file_record(req.pos, int(data.labels.sum())), file_record(req.neg, int((1 - data.labels).sum()))],
-        "request": {key: str(value) if isinstance(value, Path) else value for key, value in asdict(req).items()},
+        "data": inputs.files,
+        **({"background": inputs.background} if inputs.background else {}),
+        "request": json.loads(json.dumps(asdict(req), default=str)),  # paths as text
         "split": {"train": report["n_train"], "validation": report["n_val"]},
         "validation": {"ensemble": report["ensemble_val"],
                        **{name: m["val"] for name, m in report["members"].items()}},
@@ -122,12 +131,85 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
         "cross_validation": cv_report["summary"] if cv_report else None,
         "log": lines,
     }
-    bundle.cascade = fit_cascade(bundle, data, seed=req.seed, device=req.device)
+    if req.background is not None:
+        # Calibrated on other windows of the background genome than the training negatives: the model has
+        # seen those, and would score them lower than the genome it will scan.
+        bundle.calibration, calibration_seqs = calibrate(bundle, req.background, seed=req.seed + 1,
+                                                         device=req.device, exclude=inputs.background_windows)
+        record(f"calibration: {bundle.calibration.windows:,} background windows; p <= 0.01 at score "
+               f"{bundle.calibration.threshold(0.01):.4f}")
+    else:
+        calibration_seqs = []
+    bundle.cascade = fit_cascade(bundle, data.seqs + calibration_seqs, seed=req.seed, device=req.device)
     bundle.provenance["reference_predictions"] = reference_predictions(bundle, data, req.device)
     if template is not None:
         bundle.provenance["initialised_from"] = {"path": str(req.init), "sha256": template.checksum}
     save_bundle(bundle, req.output)
     return TrainingResult(bundle, bundle.threshold, report["ensemble_val"]["acc"], cv_report, table)
+
+
+@dataclass
+class TrainingInputs:
+    data: LabelledSequences
+    validation: np.ndarray | None  # True for the records of a given validation split; None: carve one out
+    files: list[dict[str, Any]]  # what provenance records of each input file
+    background: dict[str, Any] | None  # the background sample's report
+    background_windows: list[tuple[str, int, int]]  # where the background negatives lie (0-based, half-open)
+
+
+def training_inputs(req: TrainingRequest, window: int, log: Log | None = None) -> TrainingInputs:
+    """The labelled records a request names: its files, a dataset folder's, and genome background windows."""
+    pos, neg = list(req.pos), list(req.neg)
+    val_pos: list[Path] = []
+    val_neg: list[Path] = []
+    if req.dataset is not None:
+        train_pos, train_neg = req.dataset / "train.pos.fa", req.dataset / "train.neg.fa"
+        if not train_pos.is_file():
+            raise InputError(f"dataset {req.dataset}: no train.pos.fa in it (is it a `ielmscan dataset build` folder?)")
+        pos.append(train_pos)
+        neg.extend([train_neg] if train_neg.is_file() else [])
+        val_pos = [p for p in [req.dataset / "val.pos.fa"] if p.is_file()]
+        val_neg = [p for p in [req.dataset / "val.neg.fa"] if p.is_file()]
+    if not pos:
+        raise InputError("training needs positive sequences: give --pos or --dataset")
+    data = load_labelled(pos, neg)
+    files = [file_record(path, role) for role, paths in (("positive", pos), ("negative", neg)) for path in paths]
+    background = None
+    windows: list[tuple[str, int, int]] = []
+    if req.background is not None:
+        positives = [seq for seq, label in zip(data.seqs, data.labels) if label == 1]
+        sample = background_windows(req.background, window, positives, req.background_ratio, req.background_gc,
+                                    req.seed)
+        data = data.extended(sample.names, sample.seqs, 0)
+        background = {"genome": str(req.background), "gc": req.background_gc, **sample.report()}
+        windows = [(c, int(a), int(a) + sample.window) for c, a in zip(sample.chroms, sample.starts.tolist())]
+        if log:
+            log(f"background: {len(sample):,} windows of {req.background} ({req.background_gc} GC)")
+    validation = None
+    if val_pos or val_neg:
+        val = load_labelled(val_pos, val_neg)
+        files += [file_record(path, f"validation {role}") for role, paths in (("positive", val_pos),
+                                                                               ("negative", val_neg)) for path in paths]
+        validation = np.r_[np.zeros(len(data), bool), np.ones(len(val), bool)]
+        data = LabelledSequences(data.names + val.names, data.seqs + val.seqs, np.r_[data.labels, val.labels])
+    if data.labels.min() == data.labels.max():
+        raise InputError(f"training needs both classes: {', '.join(str(p) for p in pos + neg)}"
+                         + (" and the background" if background else "") + " hold only one")
+    check_lengths(data, window, ", ".join(str(p) for p in pos + neg + val_pos + val_neg))
+    return TrainingInputs(data, validation, files, background, windows)
+
+
+def background_windows(genome: Path, window: int, positives: list[str], ratio: float, gc: str, seed: int):
+    """Negative windows sampled from ``genome``: GC-matched to ``positives`` or drawn at the genome's own GC."""
+    from ielmscan.learn.background import sample_background
+
+    if gc == "matched":
+        target = gc_content(positives)
+    elif gc == "genome":
+        target = None
+    else:
+        raise InputError(f"background GC {gc!r}: choose matched or genome")
+    return sample_background(genome, window, target, ratio=ratio, seed=seed, count=round(ratio * len(positives)))
 
 
 def reference_predictions(bundle: Bundle, data: LabelledSequences, device: str, per_class: int = 3) -> list[dict[str, Any]]:
@@ -148,5 +230,8 @@ def cv_table(summary: dict[str, dict[str, tuple[float, float]]], n_folds: int) -
     return "\n".join(rows)
 
 
-def file_record(path: Path, records: int) -> dict[str, Any]:
-    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "records": records}
+def file_record(path: Path, role: str) -> dict[str, Any]:
+    """An input file as provenance records it: name, role, sha256 and number of records."""
+    data = path.read_bytes()
+    return {"file": path.name, "role": role, "sha256": hashlib.sha256(data).hexdigest(),
+            "records": data.count(b">")}

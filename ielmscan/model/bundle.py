@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ielmscan import __version__
+from ielmscan.model.calibration import CALIBRATION_FILE, Calibration
 from ielmscan.model.cascade import Cascade
 from ielmscan.errors import BundleError
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
@@ -60,6 +61,7 @@ class Bundle:
     # sequences this bundle calls enhancers. Stored as a complete bundle in the subfolder "layer2".
     layer2: Bundle | None = None
     cascade: Cascade | None = None  # linear first stage for `scan --fast`
+    calibration: Calibration | None = None  # background score distribution: p-values and calls on a genome
 
     @property
     def ks(self) -> list[int]:
@@ -85,6 +87,7 @@ class Bundle:
             "provenance": self.provenance,
             **({"layer2": LAYER2_DIR} if self.layer2 is not None else {}),
             **({"cascade": self.cascade.to_json()} if self.cascade is not None else {}),
+            **({"calibration": self.calibration.to_json()} if self.calibration is not None else {}),
         }
 
 
@@ -154,12 +157,16 @@ def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
     try:
         for member in bundle.members:
             state = {name: t.detach().cpu().contiguous() for name, t in member.model.state_dict().items()}
-            save_file(state, tmp / member.file, metadata={"k": str(member.config.k), "format": FORMAT})
+            # One metadata key: safetensors writes several in hash order, so the file's bytes (and the
+            # bundle's sha256) would change from one save of the same weights to the next.
+            save_file(state, tmp / member.file, metadata={"format": f"{FORMAT} member, k={member.config.k}"})
         (tmp / MANIFEST).write_text(json.dumps(bundle.to_json(), indent=2) + "\n")
         if bundle.layer2 is not None:
             save_bundle(bundle.layer2, tmp / LAYER2_DIR)
         if bundle.cascade is not None:
             bundle.cascade.save(tmp)
+        if bundle.calibration is not None:
+            bundle.calibration.save(tmp)
         # mkdtemp makes a private folder; a bundle is ordinary data that others may read.
         umask = os.umask(0)
         os.umask(umask)
@@ -190,6 +197,8 @@ def bundle_checksum(directory: Path) -> str:
         digest.update((directory / entry["file"]).read_bytes())
     if "cascade" in data:
         digest.update((directory / data["cascade"]["file"]).read_bytes())
+    if "calibration" in data:
+        digest.update((directory / CALIBRATION_FILE).read_bytes())
     if "layer2" in data:
         digest.update(bundle_checksum(directory / data["layer2"]).encode())
     return digest.hexdigest()
@@ -271,6 +280,8 @@ def _bundle_from_json(data: Any, directory: Path) -> Bundle:
         raise bad(str(exc)) from None
     if "cascade" in data:
         bundle.cascade = Cascade.load(directory, data["cascade"])
+    if "calibration" in data:
+        bundle.calibration = Calibration.load(directory, data["calibration"])
     if "layer2" in data:
         if data["layer2"] != LAYER2_DIR:
             raise bad(f'"layer2" must name the subfolder "{LAYER2_DIR}", not {data["layer2"]!r}')
@@ -306,6 +317,10 @@ def describe(bundle: Bundle) -> str:
         lines.append(f"cascade     linear k-mer first stage (k = {','.join(map(str, bundle.cascade.ks))}), threshold "
                      f"{bundle.cascade.threshold:.3f}: {cal.get('training_recall', float('nan')):.1%} recall of the "
                      f"ensemble's calls, {cal.get('training_pass_fraction', float('nan')):.1%} pass (training data)")
+    if bundle.calibration is not None:
+        source = bundle.calibration.source
+        lines.append(f"calibration {bundle.calibration.windows:,} background windows of {source.get('genome', '?')}; "
+                     f"p <= 0.01 at score {bundle.calibration.threshold(0.01):.4f}")
     if bundle.layer2 is not None:
         lines.append(f"layer2      strong vs weak: members {', '.join(m.name for m in bundle.layer2.members)}, "
                      f"threshold {bundle.layer2.threshold:.4f} (describe with: ielmscan model info {bundle.path}/layer2)")

@@ -107,7 +107,7 @@ def test_end_to_end_scan_writes_the_three_outputs(genome, bundle_dir, tmp_path):
 
 def test_summary_says_when_the_model_waited_for_its_input():
     manifest = {"bases": 1_000_000, "chromosomes": {"chr1": {}}, "windows_scanned": 19_997, "windows_skipped": 0,
-                "regions": 12, "parameters": {"threshold": 0.46}, "wall_seconds": 10.0,
+                "regions": 12, "share_called": 0.0125, "parameters": {"threshold": 0.46}, "wall_seconds": 10.0,
                 "windows_per_second": 1999.7, "input_wait_seconds": 0.1, "outputs": {"bed": "o.bed"}}
     assert "waited" not in summary_line(manifest)
     manifest["input_wait_seconds"] = 4.0

@@ -22,6 +22,7 @@ from ielmscan.inference.scan import ScanParams, Scanner, default_prefix, run_sca
 from ielmscan.io.fasta import write_fasta
 from ielmscan.io.synthetic import synthetic_sequence, write_synthetic_genome
 
+from ielmscan.model.calibration import Calibration
 from tests.bundles import gc_bundle, gc_probability, random_bundle
 
 FP32 = ScorerSettings(device="cpu", precision=Precision.fp32)
@@ -98,8 +99,11 @@ def test_hand_made_genome_gives_the_expected_bins_regions_and_summits(tiny, tmp_
     manifest = json.loads((tmp_path / "out.json").read_text())
     assert manifest["chromosomes"]["peak"]["windows_scanned"] == 11
     assert manifest["chromosomes"]["gappy"] == {
-        "bases": 600, "windows_scanned": 8, "windows_skipped": 3, "windows_rejected_fast": 0, "regions": 0
+        "bases": 600, "bases_scored": 500, "bases_called": 0, "windows_scanned": 8, "windows_skipped": 3,
+        "windows_rejected_fast": 0, "regions": 0,
     }
+    assert manifest["bases_called"] == 100 and manifest["bases_scored"] == 600 + 500  # gappy: 2 bins in the N gap
+    assert manifest["share_called"] == pytest.approx(100 / 1100, abs=1e-6)
     assert manifest["chromosomes"]["short"]["windows_scanned"] == 0
     assert manifest["regions"] == 1
     assert manifest["parameters"]["threshold"] == 0.4
@@ -296,3 +300,43 @@ def test_real_genomes_scan_without_error_and_soft_masking_is_ignored(tmp_path, s
     run_scan(upper, bundle, fast, str(tmp_path / "upper"))
     with pyBigWig.open(str(tmp_path / "upper.bw")) as a, pyBigWig.open(str(tmp_path / masked.stem) + ".bw") as b:
         assert a.intervals("chr16") == b.intervals("chr16")
+
+
+def test_calibrated_calls_carry_p_and_q_values_and_follow_max_p(tiny, tmp_path):
+    fasta, bundle = tiny
+    # A hand-made background: 999 windows at GC 0.05 ... 0.5 on the GC model's probability scale.
+    background = gc_probability(np.linspace(0.05, 0.5, 999)).astype(np.float32)
+    bundle.calibration = Calibration(background, {"genome": "hand-made"})
+    peak_bins = expected_bins(expected_windows(PEAK), len(PEAK))
+    gappy_bins = expected_bins(expected_windows(GAPPY), len(GAPPY))
+    scored = np.r_[peak_bins, gappy_bins]
+    scored = scored[np.isfinite(scored)].astype(np.float32)
+    regions = []
+    for max_p in (0.001, 0.05):
+        prefix = tmp_path / f"cal{max_p}"
+        manifest = run_scan(fasta, bundle, params(window=W, stride=S, max_p=max_p), str(prefix))
+        threshold = bundle.calibration.threshold(max_p)
+        assert manifest["parameters"]["threshold"] == pytest.approx(threshold)
+        assert "p-value <= " + f"{max_p:g}" in manifest["calls"]["rule"]
+        rows = read_bed(Path(f"{prefix}.bed"))
+        called = np.flatnonzero(peak_bins >= threshold)
+        assert [(int(r[1]), int(r[2])) for r in rows] == [(called.min() * S, (called.max() + 1) * S)]
+        regions.append(rows[0][1:3])
+        (row,) = rows
+        best = np.float32(peak_bins[called].max())
+        p = (1 + np.sum(background >= best)) / (len(background) + 1)
+        assert float(row[7]) == pytest.approx(-np.log10(p), abs=1e-3)
+        # Benjamini-Hochberg over every scored bin of the run, at the best bin's p-value.
+        p_all = np.array([(1 + np.sum(background >= v)) / (len(background) + 1) for v in scored])
+        q = min(1.0, min(pv * len(p_all) / np.sum(p_all <= pv) for pv in p_all if pv >= p))
+        assert float(row[8]) == pytest.approx(-np.log10(q), abs=1e-3)
+    assert regions == [["250", "300"], ["250", "350"]]  # a larger max_p calls more
+
+
+def test_a_bundle_without_calibration_scans_with_a_warning(tiny, tmp_path, caplog):
+    fasta, bundle = tiny
+    with caplog.at_level("WARNING"):
+        manifest = run_scan(fasta, bundle, params(window=W, stride=S), str(tmp_path / "out"))
+    assert "no background calibration" in caplog.text and "ielmscan model calibrate" in caplog.text
+    assert manifest["calls"]["calibration"] is None and "no calibration" in manifest["calls"]["rule"]
+    assert all(row[7] == "-1" and row[8] == "-1" for row in read_bed(tmp_path / "out.bed"))

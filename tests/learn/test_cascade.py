@@ -26,7 +26,7 @@ def gc_with_cascade(tmp_path_factory):
     gc_bundle(folder / "gc", threshold=0.5)
     bundle = load_bundle(folder / "gc")
     pos, neg = labelled_fastas(folder, n=80)
-    bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg))
+    bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg).seqs)
     save_bundle(bundle, folder / "gc")
     return load_bundle(folder / "gc")
 

@@ -19,7 +19,8 @@ def test_load_labelled_uppercases_and_labels(tmp_path):
     data = load_labelled(tmp_path / "p.fa", tmp_path / "n.fa")
     assert data.seqs == ["ACGT", "TTTT", "GGGG"]
     assert data.labels.tolist() == [1, 0, 0]
-    assert data.reverse_complements().seqs == ["ACGT", "AAAA", "CCCC"] and data.names == ["p1", "n1", "n2"]
+    more = data.extended(["b1"], ["acca"], 0)
+    assert more.seqs[-1] == "ACCA" and more.labels.tolist() == [1, 0, 0, 0] and more.names[-1] == "b1"
 
 
 def test_reverse_complement_duplicates_share_a_group():

@@ -1,0 +1,569 @@
+"""`ielmscan dataset build`: a labelled training set from peaks, FASTA files and GC-matched genome background.
+
+The way the DNABERT-2 colorectal-enhancer study built its sets, in order:
+
+1. **Positives** from peaks (BED or narrowPeak on ``genome``: a ``window``-base window centred on the summit,
+   narrowPeak column 10, an offset from the start; on the interval's centre when there is none or it is -1)
+   and/or from FASTA files. A window centred on base c covers ``[c - window // 2, c - window // 2 + window)``.
+   FASTA records of exactly ``window`` bases are kept, longer ones cut to their centred window (starting at
+   ``(length - window) // 2``), shorter ones dropped and counted. Peaks whose window leaves the chromosome
+   and windows or records with more than ``max_n_frac`` N/IUPAC bases are dropped and counted too.
+2. **Negatives** from FASTA files (same length rule) and/or ``background_ratio`` windows per positive drawn
+   from ``genome`` by :func:`ielmscan.learn.background.sample_background`, GC-matched to the positives and
+   kept off the positives ± ``margin`` (positives with coordinates on a sequence of the genome), the
+   ``blacklist`` and N runs.
+3. **Duplicates.** Exact and reverse-complement duplicates among the given records are collapsed to their
+   first occurrence; a sequence given in both classes is dropped from both and counted. Then background
+   windows that repeat a kept record or an earlier background window (either strand) are dropped and counted.
+4. **Splits.** Records with coordinates on a ``val_chroms`` / ``test_chroms`` sequence go to val / test, on
+   any other sequence to train. Every other record (all of them when no chromosome is named) is split
+   stratified by class, ``val_fraction`` and ``test_fraction`` of each class held out, duplicate groups kept
+   together (:func:`ielmscan.learn.dataset.stratified_group_folds`). Background windows follow the chromosome
+   split, unless no positive lies on a sequence of the genome (positives from another assembly, background
+   from a genome piece): their chromosomes then say nothing about the positives', and they are stratified.
+
+Coordinates of FASTA records are read from their header: the first word of the form ``chrom:start-end``
+(0-based, half-open, as in the DHS sets' ``id|split chrN:start-end summit=S``), else the first of the form
+``chrN_start_end`` (iEnhancer-2L). They must be in the genome's assembly for the margin to mean anything.
+Every sequence written is uppercase (case carries no meaning here, and soft-masking differs between sources).
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import math
+import os
+import re
+import secrets
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ielmscan import __version__
+from ielmscan.errors import InputError, OutputError
+from ielmscan.io.fasta import read_fasta, write_fasta
+from ielmscan.io.genome import GZIP_MAGIC, Genome
+from ielmscan.io.writers import write_manifest
+from ielmscan.learn.background import DEFAULT_BINS, bin_edges, gc_histogram, sample_background
+from ielmscan.learn.baselines import gc_content
+from ielmscan.learn.dataset import duplicate_groups, stratified_group_folds
+from ielmscan.learn.metrics import binary_metrics
+from ielmscan.model.defaults import DEFAULT_WINDOW
+
+__all__ = ["BuildRequest", "BuildResult", "Peak", "build_dataset", "check_request", "header_coordinates",
+           "read_peaks", "summary_table"]
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+LABELS = {"pos": 1, "neg": 0}  # the classes, as file names say them
+_COLON = re.compile(r"([^\s:|]+):([0-9][0-9,]*)-([0-9][0-9,]*)")
+_UNDERSCORE = re.compile(r"(chr[^\s_:|]+)_([0-9]+)_([0-9]+)")
+
+
+@dataclass
+class BuildRequest:
+    """Everything `dataset build` needs; the defaults are the command's."""
+
+    output: Path
+    genome: Path | None = None
+    peaks: Path | None = None
+    pos_fastas: Sequence[Path] = ()
+    neg_fastas: Sequence[Path] = ()
+    blacklist: Path | None = None
+    window: int = DEFAULT_WINDOW
+    background_ratio: float = 1.0  # background windows per positive (drawn only with a genome)
+    margin: int = 1000  # bases kept free of background on each side of a positive with coordinates
+    max_n_frac: float = 0.0
+    gc_bins: int = DEFAULT_BINS
+    background_spacing: int | None = None  # least distance between background windows' starts (None: window)
+    val_chroms: Sequence[str] = ()
+    test_chroms: Sequence[str] = ()
+    val_fraction: float = 0.1  # of the records that no chromosome option places
+    test_fraction: float = 0.1
+    seed: int = 0
+    force: bool = False
+    command: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BuildResult:
+    output: Path
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A BED/narrowPeak line: ``[start, end)`` (0-based, half-open) and the summit offset from start, if any."""
+
+    chrom: str
+    start: int
+    end: int
+    summit: int | None = None
+
+
+@dataclass
+class _Record:
+    name: str
+    seq: str  # uppercase, window bases
+    label: int  # 1 positive, 0 negative
+    source: str
+    chrom: str | None = None  # coordinates, when known (0-based, half-open)
+    start: int = 0
+    end: int = 0
+
+
+# -- checks ----------------------------------------------------------------------------------------
+
+
+def check_request(req: BuildRequest) -> None:
+    """Option errors (InputError / OutputError naming the option), before any input is read."""
+    if isinstance(req.window, bool) or not isinstance(req.window, int) or req.window < 1:
+        raise InputError(f"--window must be a whole number >= 1, got {req.window!r}")
+    if req.peaks is None and not req.pos_fastas:
+        raise InputError("no positives: give --peaks (with --genome) and/or --pos-fasta")
+    if req.peaks is not None and req.genome is None:
+        raise InputError("--peaks needs --genome (the sequence of the peaks)")
+    if req.blacklist is not None and req.genome is None:
+        raise InputError("--blacklist needs --genome (it keeps background windows off the listed regions)")
+    if not (math.isfinite(req.background_ratio) and req.background_ratio >= 0):
+        raise InputError(f"--background-ratio must be >= 0, got {req.background_ratio}")
+    if not req.neg_fastas and (req.genome is None or req.background_ratio == 0):
+        raise InputError("no negatives: give --neg-fasta and/or --genome with --background-ratio > 0")
+    if req.margin < 0:
+        raise InputError(f"--margin must be >= 0, got {req.margin}")
+    if not 0 <= req.max_n_frac < 1:
+        raise InputError(f"--max-n-frac must be in [0, 1), got {req.max_n_frac}")
+    if req.gc_bins < 1:
+        raise InputError(f"--gc-bins must be >= 1, got {req.gc_bins}")
+    if req.background_spacing is not None and req.background_spacing < 1:
+        raise InputError(f"--background-spacing must be >= 1, got {req.background_spacing}")
+    for name, value in (("--val-fraction", req.val_fraction), ("--test-fraction", req.test_fraction)):
+        if not 0 <= value < 1:
+            raise InputError(f"{name} must be in [0, 1), got {value}")
+    if req.val_fraction + req.test_fraction >= 1:
+        raise InputError(f"--val-fraction {req.val_fraction} and --test-fraction {req.test_fraction} leave no "
+                         "training data: their sum must be below 1")
+    both = sorted(set(req.val_chroms) & set(req.test_chroms))
+    if both:
+        raise InputError(f"{', '.join(both)} named by both --val-chrom and --test-chrom")
+    _check_output(Path(req.output), req.force)
+
+
+def _check_output(output: Path, force: bool) -> None:
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"output {output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not force:
+        raise OutputError(f"output folder {output} exists and is not empty: choose another, or --force to replace it")
+    if not output.resolve().parent.is_dir():
+        raise OutputError(f"cannot write {output}: folder {output.resolve().parent} does not exist")
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+
+def read_peaks(path: str | Path, what: str = "peaks") -> list[Peak]:
+    """Intervals of a BED or narrowPeak file (plain or gzip), with narrowPeak's summit (column 10, -1: none).
+
+    Comment, ``track`` and ``browser`` lines are skipped; errors name ``file:line``.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as probe:
+            gz = probe.read(2) == GZIP_MAGIC
+        fh = gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
+    except IsADirectoryError:
+        raise InputError(f"{what} {path} is a folder: give a BED or narrowPeak file") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    peaks: list[Peak] = []
+    with fh:
+        try:
+            for lineno, line in enumerate(fh, 1):
+                fields = line.split()
+                if not fields or fields[0].startswith(("#", "track", "browser")):
+                    continue
+                peaks.append(_peak(fields, f"{path}:{lineno}"))
+        except UnicodeDecodeError:
+            raise InputError(f"{what} {path} is not a text file") from None
+    return peaks
+
+
+def _peak(fields: list[str], where: str) -> Peak:
+    if len(fields) < 3:
+        raise InputError(f"{where}: expected at least 3 columns (chrom, start, end), got {' '.join(fields)!r}")
+    try:
+        start, end = int(fields[1]), int(fields[2])
+        summit = int(fields[9]) if len(fields) >= 10 else -1
+    except ValueError:
+        raise InputError(f"{where}: start, end and summit must be whole numbers") from None
+    if not 0 <= start < end:
+        raise InputError(f"{where}: need 0 <= start < end (0-based, half-open), got {start} and {end}")
+    if summit >= end - start:
+        raise InputError(f"{where}: summit offset {summit} lies beyond the peak ({end - start} bases)")
+    return Peak(fields[0], start, end, summit if summit >= 0 else None)
+
+
+def header_coordinates(header: str) -> tuple[str, int, int] | None:
+    """``(chrom, start, end)`` from a FASTA header (see the module doc for the forms), or None."""
+    tokens = re.split(r"[\s|]+", header)
+    for pattern in (_COLON, _UNDERSCORE):
+        for token in tokens:
+            match = pattern.fullmatch(token)
+            if match:
+                start, end = int(match[2].replace(",", "")), int(match[3].replace(",", ""))
+                if start < end:
+                    return match[1], start, end
+    return None
+
+
+def _fasta_headers(path: Path) -> list[str]:
+    """Whole header lines (``read_fasta`` keeps only the first word), in record order."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        return [text[1:] for text in (line.strip() for line in fh) if text.startswith(">")]
+
+
+def _invalid_share(seq: str) -> float:
+    """Share of bases that are not A/C/G/T (``seq`` uppercase)."""
+    return 1 - sum(seq.count(base) for base in "ACGT") / len(seq)
+
+
+def _from_fasta(path: Path, window: int, max_n_frac: float, label: int, role: str) -> tuple[list[_Record], dict]:
+    records = read_fasta(path)
+    headers = _fasta_headers(path)
+    if len(headers) != len(records):  # cannot happen with read_fasta's rules; guards a change there
+        headers = [name for name, _ in records]
+    stats = {"records": len(records), "kept": 0, "cut_to_window": 0, "too_short": 0, "too_many_n": 0,
+             "with_coordinates": 0}
+    out: list[_Record] = []
+    for (name, seq), header in zip(records, headers):
+        if len(seq) < window:
+            stats["too_short"] += 1
+            continue
+        if len(seq) > window:
+            stats["cut_to_window"] += 1
+            offset = (len(seq) - window) // 2
+            seq = seq[offset:offset + window]
+        seq = seq.upper()
+        if _invalid_share(seq) > max_n_frac:
+            stats["too_many_n"] += 1
+            continue
+        coords = header_coordinates(header)
+        stats["with_coordinates"] += coords is not None
+        chrom, start, end = coords if coords is not None else (None, 0, 0)
+        out.append(_Record(name, seq, label, role, chrom, start, end))
+    stats["kept"] = len(out)
+    if not out:
+        raise InputError(f"{path}: none of its {len(records)} record(s) is usable as a {window}-base window "
+                         f"({stats['too_short']} shorter, {stats['too_many_n']} with too many N)")
+    return out, stats
+
+
+def _from_peaks(genome: Genome, path: Path, window: int, max_n_frac: float) -> tuple[list[_Record], dict]:
+    peaks = read_peaks(path)
+    stats = {"records": len(peaks), "kept": 0, "centred_on_summit": 0, "not_in_genome": 0, "off_chromosome": 0,
+             "too_many_n": 0}
+    lengths = dict(genome.chroms)
+    out: list[_Record] = []
+    for peak in peaks:
+        if peak.chrom not in lengths:
+            stats["not_in_genome"] += 1
+            continue
+        centre = peak.start + peak.summit if peak.summit is not None else (peak.start + peak.end) // 2
+        start = centre - window // 2
+        if start < 0 or start + window > lengths[peak.chrom]:
+            stats["off_chromosome"] += 1
+            continue
+        seq = genome.fetch(peak.chrom, start, start + window).decode("ascii").upper()
+        if _invalid_share(seq) > max_n_frac:
+            stats["too_many_n"] += 1
+            continue
+        stats["centred_on_summit"] += peak.summit is not None
+        # The margin is kept around the whole peak as well as the window.
+        out.append(_Record(f"{peak.chrom}:{start}-{start + window}", seq, 1, "peaks", peak.chrom,
+                           min(start, peak.start), max(start + window, peak.end)))
+    stats["kept"] = len(out)
+    if stats["not_in_genome"]:
+        log.warning("%d of %d peaks in %s lie on sequences %s lacks (skipped)", stats["not_in_genome"], len(peaks),
+                    path, genome.path)
+    if not out:
+        raise InputError(f"{path}: none of its {len(peaks)} peak(s) gives a {window}-base window in {genome.path} "
+                         f"({stats['not_in_genome']} on sequences it lacks, {stats['off_chromosome']} too close to "
+                         f"an end, {stats['too_many_n']} with too many N)")
+    return out, stats
+
+
+# -- building --------------------------------------------------------------------------------------
+
+
+def build_dataset(req: BuildRequest) -> BuildResult:
+    """Read the inputs, draw the background, collapse duplicates, split, and write ``req.output`` atomically."""
+    check_request(req)
+    output = Path(req.output)
+    inputs: list[dict[str, Any]] = []
+    sources: dict[str, dict] = {}
+    warnings: list[str] = []
+    genome = Genome.open(req.genome) if req.genome is not None else None
+    try:
+        if genome is not None:
+            inputs.append(_input("genome", Path(req.genome)))
+        given: list[_Record] = []
+        if req.peaks is not None and genome is not None:
+            records, sources[f"peaks {req.peaks}"] = _from_peaks(genome, Path(req.peaks), req.window, req.max_n_frac)
+            given += records
+            inputs.append(_input("peaks", Path(req.peaks)))
+        for role, paths, label in (("pos_fasta", req.pos_fastas, 1), ("neg_fasta", req.neg_fastas, 0)):
+            for path in paths:
+                records, sources[f"{role} {path}"] = _from_fasta(Path(path), req.window, req.max_n_frac, label, role)
+                given += records
+                inputs.append(_input(role, Path(path)))
+        records, duplicates = _collapse(given)
+        if not any(r.label == 1 for r in records):
+            raise InputError("every positive also appears among the negatives (either strand): nothing is left")
+        background = None
+        if genome is not None and req.background_ratio > 0:
+            blacklist = read_peaks(req.blacklist, "blacklist") if req.blacklist is not None else []
+            if req.blacklist is not None:
+                inputs.append(_input("blacklist", Path(req.blacklist)))
+            background, drawn = _background(genome, records, blacklist, req, warnings)
+            kept_background, duplicates["background_dropped"] = _drop_repeats(records, drawn)
+            records += kept_background
+        if not any(r.label == 0 for r in records):
+            raise InputError("no negatives are left after dropping duplicates and records that do not fit")
+    finally:
+        if genome is not None:
+            genome.close()
+
+    split, split_info = _assign_splits(records, req, warnings)
+    split_info["background_by_chromosome"] = any(r.source == "background" and r.chrom is not None for r in records)
+    manifest = _manifest(req, inputs, sources, duplicates, background, records, split, split_info, warnings)
+    files = {f"{s}.{c}.fa": [(r.name, r.seq) for r, where in zip(records, split.tolist())
+                             if where == si and r.label == LABELS[c]]
+             for si, s in enumerate(SPLITS) for c in LABELS}
+    _publish(output, {name: recs for name, recs in files.items() if recs}, manifest, req.force)
+    return BuildResult(output, manifest)
+
+
+def _input(role: str, path: Path) -> dict[str, Any]:
+    return {"role": role, "path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _collapse(records: list[_Record]) -> tuple[list[_Record], dict[str, Any]]:
+    """First occurrence of each exact / reverse-complement group; groups found in both classes dropped whole."""
+    if not records:
+        return [], {"within_class_dropped": 0, "cross_class_dropped": 0, "cross_class_groups": 0}
+    groups = duplicate_groups([r.seq for r in records])
+    labels = np.array([r.label for r in records])
+    in_pos = np.zeros(groups.max() + 1, dtype=bool)
+    in_neg = np.zeros_like(in_pos)
+    in_pos[groups[labels == 1]] = True
+    in_neg[groups[labels == 0]] = True
+    conflict = in_pos[groups] & in_neg[groups]
+    first = np.zeros(len(records), dtype=bool)
+    first[np.unique(groups, return_index=True)[1]] = True
+    keep = first & ~conflict
+    stats = {"within_class_dropped": int((~first & ~conflict).sum()), "cross_class_dropped": int(conflict.sum()),
+             "cross_class_groups": int((in_pos & in_neg).sum()),
+             "cross_class_examples": [records[i].name for i in np.flatnonzero(conflict)[:5].tolist()]}
+    if conflict.any():
+        log.warning("%d record(s) in %d group(s) appear among both positives and negatives (either strand): dropped "
+                    "from both", stats["cross_class_dropped"], stats["cross_class_groups"])
+    return [r for r, k in zip(records, keep.tolist()) if k], stats
+
+
+def _drop_repeats(kept: list[_Record], new: list[_Record]) -> tuple[list[_Record], int]:
+    """``new`` records that repeat no kept record and no earlier new one (either strand)."""
+    groups = duplicate_groups([r.seq for r in kept + new])
+    first = np.zeros(len(groups), dtype=bool)
+    first[np.unique(groups, return_index=True)[1]] = True
+    fresh = first[len(kept):].tolist()
+    return [r for r, f in zip(new, fresh) if f], fresh.count(False)
+
+
+def _background(genome: Genome, records: list[_Record], blacklist: list[Peak], req: BuildRequest,
+                warnings: list[str]) -> tuple[Any, list[_Record]]:
+    positives = [r for r in records if r.label == 1]
+    lengths = dict(genome.chroms)
+    placed = [r for r in positives if r.chrom is not None]
+    elsewhere = sum(r.chrom not in lengths for r in placed)
+    if elsewhere:
+        _warn(warnings, f"{elsewhere} positive(s) with coordinates lie on sequences {genome.path} lacks: no margin "
+                        "could be kept around them (another assembly or genome piece?)")
+    exclude = [(r.chrom, r.start - req.margin, r.end + req.margin) for r in placed]
+    exclude += [(p.chrom, p.start, p.end) for p in blacklist]
+    sample = sample_background(genome, req.window, gc_content([r.seq for r in positives]), ratio=req.background_ratio,
+                               exclude=exclude, max_n_frac=req.max_n_frac, seed=req.seed, bins=req.gc_bins,
+                               spacing=req.background_spacing)
+    if sample.unfilled:
+        _warn(warnings, f"the genome had room for only {len(sample)} of {int(sample.wanted.sum())} background windows")
+    # When no positive lies on the genome, its chromosomes mean nothing next to the positives' (another
+    # assembly or a piece): the background then joins the stratified split instead of the chromosome split.
+    same_space = any(r.chrom in lengths for r in placed)
+    drawn = [_Record(name, seq, 0, "background", chrom if same_space else None, start, start + req.window)
+             for name, seq, chrom, start in zip(sample.names, sample.seqs, sample.chroms, sample.starts.tolist())]
+    return sample, drawn
+
+
+def _warn(warnings: list[str], message: str) -> None:
+    warnings.append(message)
+    log.warning("%s", message)
+
+
+def _assign_splits(records: list[_Record], req: BuildRequest, warnings: list[str]) -> tuple[np.ndarray, dict]:
+    """0 train, 1 val, 2 test per record."""
+    split = np.full(len(records), -1, dtype=np.int64)
+    by_chrom = bool(req.val_chroms or req.test_chroms)
+    if by_chrom:
+        val, test = set(req.val_chroms), set(req.test_chroms)
+        seen = {r.chrom for r in records}
+        for name in sorted((val | test) - seen):
+            _warn(warnings, f"no record lies on {name} (named by --val-chrom / --test-chrom)")
+        for i, r in enumerate(records):
+            if r.chrom is not None:
+                split[i] = 1 if r.chrom in val else 2 if r.chrom in test else 0
+    rest = np.flatnonzero(split < 0)
+    folds = _fold_count(req.val_fraction, req.test_fraction)
+    if len(rest):
+        if folds:
+            labels = np.array([records[i].label for i in rest.tolist()])
+            fold = stratified_group_folds(labels, duplicate_groups([records[i].seq for i in rest.tolist()]), folds,
+                                          req.seed)
+            n_val = _folds_for(req.val_fraction, folds)
+            n_test = _folds_for(req.test_fraction, folds)
+            split[rest] = np.where(fold < n_val, 1, np.where(fold < n_val + n_test, 2, 0))
+        else:
+            split[rest] = 0
+    labels = np.array([r.label for r in records])
+    for si, name in enumerate(SPLITS):
+        classes = set(labels[split == si].tolist())
+        if len(classes) == 1:
+            _warn(warnings, f"the {name} split holds only {'positives' if 1 in classes else 'negatives'}")
+    return split, {"by_chromosome": by_chrom, "val_chroms": list(req.val_chroms), "test_chroms": list(req.test_chroms),
+                   "stratified_records": int(len(rest)), "stratified_folds": folds}
+
+
+def _fold_count(val: float, test: float) -> int:
+    """Fewest equal folds (2..100) that express both fractions; 0 when nothing is held out."""
+    if val == 0 and test == 0:
+        return 0
+    for folds in range(2, 101):
+        if all(abs(f * folds - round(f * folds)) < 1e-6 for f in (val, test)):
+            return folds
+    return 100
+
+
+def _folds_for(fraction: float, folds: int) -> int:
+    return max(1, round(fraction * folds)) if fraction > 0 else 0
+
+
+def _manifest(req: BuildRequest, inputs: list[dict], sources: dict, duplicates: dict, background: Any,
+              records: list[_Record], split: np.ndarray, split_info: dict, warnings: list[str]) -> dict[str, Any]:
+    labels = np.array([r.label for r in records])
+    counts = {s: {c: int(((split == si) & (labels == label)).sum()) for c, label in LABELS.items()}
+              for si, s in enumerate(SPLITS)}
+    counts["total"] = {c: sum(counts[s][c] for s in SPLITS) for c in LABELS}
+    gc = gc_content([r.seq for r in records])
+    pos_gc, neg_gc = gc[labels == 1], gc[labels == 0]
+    both = np.isfinite(gc)
+    parameters = {key: _plain(value) for key, value in asdict(req).items() if key not in ("command", "output")}
+    return {
+        "created_by": "ielmscan dataset build",
+        "ielmscan_version": __version__,
+        "command": req.command,
+        "output": str(Path(req.output).resolve()),
+        "seed": req.seed,
+        "parameters": parameters,
+        "inputs": inputs,
+        "sources": sources,
+        "duplicates": duplicates,
+        "background": background.report() if background is not None else None,
+        "splits": split_info,
+        "counts": counts,
+        "gc": {
+            "bin_edges": [round(float(e), 6) for e in bin_edges(req.gc_bins)],
+            "pos": gc_histogram(pos_gc, req.gc_bins).tolist(),
+            "neg": gc_histogram(neg_gc, req.gc_bins).tolist(),
+            "pos_mean": float(np.nanmean(pos_gc)) if len(pos_gc) else None,
+            "neg_mean": float(np.nanmean(neg_gc)) if len(neg_gc) else None,
+            # How well GC alone tells the classes apart (0.5: not at all; GC-matched background aims there).
+            "auroc_pos_vs_neg": binary_metrics(labels[both], gc[both])["auroc"] if len(set(labels[both])) == 2 else None,
+        },
+        "warnings": warnings,
+        "files": {},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Paths as text and sequences as lists, so the returned manifest equals the one written."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _publish(output: Path, files: dict[str, list[tuple[str, str]]], manifest: dict[str, Any], force: bool) -> None:
+    """Write every file into a staging folder beside ``output``, then put the folder in its place."""
+    parent = output.resolve().parent
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the data set is not
+    except OSError as exc:
+        raise OutputError(f"cannot write into {parent}: {exc.strerror or exc}") from None
+    old: Path | None = None
+    try:
+        for name, records in files.items():
+            write_fasta(staging / name, records)
+            manifest["files"][name] = {"records": len(records), "sha256": _sha256(staging / name)}
+        write_manifest(staging / "dataset.json", manifest)
+        _check_output(output, force)
+        if output.exists():
+            old = parent / f".{output.name}.old-{secrets.token_hex(4)}"
+            output.rename(old)
+        staging.rename(output)
+    except BaseException:
+        if old is not None and not output.exists():
+            old.rename(output)
+            old = None
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def summary_table(manifest: dict[str, Any]) -> str:
+    """Counts per split and class, the background's GC matching and what was dropped, as a few text lines."""
+    rows = [f"{'split':<8}{'pos':>9}{'neg':>9}"]
+    for split in (*SPLITS, "total"):
+        counts = manifest["counts"][split]
+        if counts["pos"] or counts["neg"] or split == "total":
+            rows.append(f"{split:<8}{counts['pos']:>9,}{counts['neg']:>9,}")
+    gc = manifest["gc"]
+    if gc["auroc_pos_vs_neg"] is not None:
+        rows.append(f"GC mean: positives {gc['pos_mean']:.3f}, negatives {gc['neg_mean']:.3f}; AUROC of GC alone "
+                    f"{gc['auroc_pos_vs_neg']:.3f} (0.5: GC tells nothing)")
+    bg = manifest["background"]
+    if bg is not None:
+        rows.append(f"background: {bg['windows']:,} of {bg['wanted']:,} windows ({bg['filled_from_other_bins']:,} "
+                    f"from neighbouring GC bins, {bg['unfilled']:,} unfilled)")
+    dup = manifest["duplicates"]
+    dropped = sum(s.get("too_short", 0) + s.get("too_many_n", 0) + s.get("off_chromosome", 0) + s.get("not_in_genome", 0)
+                  for s in manifest["sources"].values())
+    rows.append(f"dropped: {dropped:,} unusable record(s), {dup['within_class_dropped']:,} duplicate(s), "
+                f"{dup['cross_class_dropped']:,} in both classes, {dup.get('background_dropped', 0):,} repeated "
+                "background window(s)")
+    return "\n".join(rows)
