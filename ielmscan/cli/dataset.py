@@ -28,9 +28,9 @@ def build(
     genome: Annotated[Optional[Path], typer.Option("--genome", "-g", help="Genome FASTA (plain or bgzip): the "
                                                    "peaks' sequence, and where background is drawn.",
                                                    rich_help_panel=INPUT, **InFile)] = None,
-    pos_fasta: Annotated[Optional[list[Path]], typer.Option("--pos-fasta", help="Positive sequences, FASTA "
+    pos_fasta: Annotated[Optional[list[Path]], typer.Option("--pos-fasta", metavar="FASTA", help="Positive sequences, FASTA "
                                                             "(repeatable).", rich_help_panel=INPUT, **InFile)] = None,
-    neg_fasta: Annotated[Optional[list[Path]], typer.Option("--neg-fasta", help="Negative sequences, FASTA "
+    neg_fasta: Annotated[Optional[list[Path]], typer.Option("--neg-fasta", metavar="FASTA", help="Negative sequences, FASTA "
                                                             "(repeatable).", rich_help_panel=INPUT, **InFile)] = None,
     blacklist: Annotated[Optional[Path], typer.Option("--blacklist", help="BED of regions no background window may "
                                                       "touch.", rich_help_panel=INPUT, **InFile)] = None,
@@ -50,9 +50,9 @@ def build(
     background_spacing: Annotated[Optional[int], typer.Option(
         "--background-spacing", min=1, show_default=False, rich_help_panel=BACKGROUND,
         help="Least distance between two background windows' starts \\[default: the window, so none overlap]")] = None,
-    val_chrom: Annotated[Optional[list[str]], typer.Option("--val-chrom", help="Records on this sequence go to "
+    val_chrom: Annotated[Optional[list[str]], typer.Option("--val-chrom", metavar="NAME", help="Records on this sequence go to "
                                                            "validation (repeatable).", rich_help_panel=SPLITS)] = None,
-    test_chrom: Annotated[Optional[list[str]], typer.Option("--test-chrom", help="Records on this sequence go to "
+    test_chrom: Annotated[Optional[list[str]], typer.Option("--test-chrom", metavar="NAME", help="Records on this sequence go to "
                                                             "test (repeatable).", rich_help_panel=SPLITS)] = None,
     val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Share of each class held "
                                                 "out for validation (of the records no --*-chrom places).",

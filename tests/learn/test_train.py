@@ -14,6 +14,7 @@ from ielmscan.inference.scorer import score_sequences
 from tests.bundles import labelled_fastas
 from ielmscan.learn.fitting import TrainConfig, fit
 from ielmscan.io.fasta import write_fasta
+from ielmscan.io.synthetic import write_synthetic_genome
 
 runner = CliRunner()
 
@@ -103,3 +104,46 @@ def test_cli_train_needs_output_or_cv_and_equal_lengths(tmp_path):
     result = runner.invoke(app, ["train", "--pos", str(short), "--neg", str(neg), "-o", str(tmp_path / "m")])
     assert result.exit_code == 1 and "s1: 40 bp" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_cli_train_with_several_files_and_genome_background_calibrates_the_bundle(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=30)
+    (tmp_path / "more").mkdir()
+    more, _ = labelled_fastas(tmp_path / "more", n=10, seed=5)
+    genome = write_synthetic_genome(tmp_path / "g.fa", {"g1": 40_000, "g2": 30_000}, seed=3)
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", "--pos", str(pos), "--pos", str(more), "--neg", str(neg), "--background",
+                                 str(genome), "--k", "3", "--hidden", "16", "--heads", "2", "--epochs", "1",
+                                 "--batch-size", "16", "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    bundle = load_bundle(out)
+    prov = bundle.provenance
+    assert [(d["file"], d["role"], d["records"]) for d in prov["data"]] == [
+        ("pos.fa", "positive", 30), ("pos.fa", "positive", 10), ("neg.fa", "negative", 30)]
+    assert prov["background"]["windows"] == 40 and prov["background"]["gc"] == "matched"
+    assert prov["split"]["train"] + prov["split"]["validation"] == 30 + 10 + 30 + 40
+    calibration = bundle.calibration
+    assert calibration is not None and 100 <= calibration.windows < 350  # what the small genome holds
+    assert calibration.source["genome"] == "g.fa" and calibration.source["gc"] == "genome"
+    assert bundle.cascade.calibration["called_by"] == "background p-value <= 0.01"
+    info = runner.invoke(app, ["model", "info", str(out)])
+    assert "calibration" in info.stdout and "background windows of g.fa" in info.stdout
+
+
+def test_cli_train_on_a_dataset_uses_its_validation_split(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=40)
+    built = runner.invoke(app, ["dataset", "build", "--pos-fasta", str(pos), "--neg-fasta", str(neg),
+                                "--background-ratio", "0", "--val-fraction", "0.25", "-o", str(tmp_path / "ds")])
+    assert built.exit_code == 0, built.output
+    def records(split: str) -> int:
+        return sum((tmp_path / "ds" / f"{split}.{c}.fa").read_text().count(">") for c in ("pos", "neg"))
+
+    val, train = records("val"), records("train")
+    result = runner.invoke(app, ["train", "--dataset", str(tmp_path / "ds"), "--k", "3", "--hidden", "16",
+                                 "--heads", "2", "--epochs", "1", "--batch-size", "16", "-o", str(tmp_path / "m"), "-q"])
+    assert result.exit_code == 0, result.output
+    prov = load_bundle(tmp_path / "m").provenance
+    assert prov["split"]["validation"] == val > 0 and prov["split"]["train"] == train > 0  # test records unused
+    assert {d["role"] for d in prov["data"]} == {"positive", "negative", "validation positive", "validation negative"}
+    missing = runner.invoke(app, ["train", "--k", "3", "-o", str(tmp_path / "m2")])
+    assert missing.exit_code == 2 and "--pos" in missing.stderr
