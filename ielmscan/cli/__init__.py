@@ -1,8 +1,9 @@
 """Command-line interface: parses and validates, then calls one library function per command; no numerics.
 
 ``ielmscan genome.fa ...`` is shorthand for ``ielmscan scan genome.fa ...``. The commands live in
-``scan`` (scan), ``model`` (model init/info/combine/cascade), ``learn`` (train, pretrain, predict) and
-``evaluate``; importing them registers them on the shared app, scan first so that ``--help`` lists it first.
+``scan`` (scan), ``learn`` (train, pretrain, predict), ``evaluate``, ``model`` (model init, info, combine,
+cascade, calibrate) and ``dataset`` (dataset build, audit); importing them registers them on the shared app,
+scan first so that ``--help`` lists it first.
 Nothing heavy (torch, numba) is imported here, so ``ielmscan --help`` answers at once.
 """
 from __future__ import annotations

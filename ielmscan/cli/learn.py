@@ -36,13 +36,18 @@ def train(
                                                     rich_help_panel=INPUT)] = None,
     background: Annotated[Optional[Path], typer.Option("--background", metavar="GENOME", help="Add negative "
                                                        "windows sampled from this genome FASTA (N-free, not "
-                                                       "overlapping each other).", exists=True, dir_okay=False,
+                                                       "overlapping each other), and calibrate the model on other "
+                                                       "windows of it.", exists=True, dir_okay=False,
                                                        rich_help_panel=INPUT)] = None,
     background_ratio: Annotated[float, typer.Option("--background-ratio", min=0.01, max=100.0, help="Background "
                                                     "windows per positive.", rich_help_panel=INPUT)] = 1.0,
     background_gc: Annotated[BackgroundGC, typer.Option("--background-gc", help="matched: the background's GC "
                                                         "histogram matches the positives'; genome: windows drawn at "
                                                         "the genome's own GC.", rich_help_panel=INPUT)] = BackgroundGC.matched,
+    calibration_windows: Annotated[int, typer.Option("--calibration-windows", min=100, help="With --background: "
+                                                     "other windows of that genome, scored after training, become "
+                                                     "the model's calibration (p-values and calls of a scan).",
+                                                     rich_help_panel=INPUT)] = 20_000,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bundle directory to write. Without it "
                                                    "only --cv runs.", rich_help_panel=OUTPUT)] = None,
     k: Kmers = DEFAULT_K_TEXT,
@@ -84,7 +89,8 @@ def train(
 
     request = TrainingRequest(
         pos=list(pos or []), neg=list(neg or []), output=output, ks=ks, dataset=dataset, background=background,
-        background_ratio=background_ratio, background_gc=background_gc.value, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
+        background_ratio=background_ratio, background_gc=background_gc.value,
+        calibration_windows=calibration_windows, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
         rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report,
         command=["ielmscan", *sys.argv[1:]],

@@ -49,7 +49,8 @@ def scan(
     max_p: Annotated[
         float,
         typer.Option("--max-p", min=0.0, max=1.0,
-                     help="Call bins whose empirical p-value against the model's background genome is at most this.",
+                     help="Call bins whose empirical p-value against the model's background genome is at most "
+                          "this (0 < P <= 1).",
                      rich_help_panel=MODEL),
     ] = 0.01,
     window: Annotated[
@@ -76,7 +77,7 @@ def scan(
     output: Annotated[
         Optional[str],
         typer.Option("--output", "-o", metavar="PREFIX",
-                     help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; '-' streams the BED to stdout "
+                     help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; '-' writes the BED to stdout when the scan ends "
                           "and writes nothing else \\[default: FASTA name + .ielmscan, in the current folder].",
                      rich_help_panel=OUTPUT),
     ] = None,

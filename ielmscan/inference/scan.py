@@ -228,6 +228,11 @@ def call_threshold(bundle: Bundle, params: ScanParams) -> tuple[float, str]:
     if params.threshold is not None:
         return params.threshold, f"bin score >= {params.threshold:g} (--threshold)"
     if bundle.calibration is not None:
+        calibrated_window = bundle.calibration.source.get("window", bundle.window)
+        if params.window != calibrated_window or not params.scorer.reverse_complement:
+            log.warning("the model was calibrated on %s-bp windows, both strands; p-values of this scan (%s-bp "
+                        "windows%s) are approximate", calibrated_window, params.window,
+                        "" if params.scorer.reverse_complement else ", one strand")
         threshold = bundle.calibration.threshold(params.max_p)
         return threshold, (f"background p-value <= {params.max_p:g} (bin score >= {threshold:.4f}, against "
                            f"{bundle.calibration.windows:,} background windows)")

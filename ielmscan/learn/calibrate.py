@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ielmscan.inference.scorer import score_sequences
+from ielmscan.io.genome import Genome
 from ielmscan.learn.background import sample_background
 from ielmscan.model.bundle import Bundle
 from ielmscan.model.calibration import Calibration
@@ -26,13 +27,14 @@ def calibrate(bundle: Bundle, genome: str | Path, windows: int = DEFAULT_WINDOWS
     """
     sample = sample_background(genome, bundle.window, None, count=windows, seed=seed, exclude=exclude)
     scores, _ = score_sequences(bundle, sample.seqs, device)
-    source = {"genome": Path(genome).name, "genome_sha256_of_index": _index_digest(Path(genome)),
+    source = {"genome": Path(genome).name, "genome_sequences_sha256": _sequences_digest(Path(genome)),
               "windows": len(sample), "seed": seed, "window": bundle.window, "gc": "genome",
               "method": "N-free windows at the genome's own GC, not overlapping; strand-averaged fp32 scores"}
     return Calibration(scores, source), sample.seqs
 
 
-def _index_digest(genome: Path) -> str:
-    """sha256 of the FASTA's .fai index (names, lengths and layout): cheap, and changes with the sequence set."""
-    fai = Path(str(genome) + ".fai")
-    return hashlib.sha256(fai.read_bytes()).hexdigest() if fai.is_file() else ""
+def _sequences_digest(genome: Path) -> str:
+    """sha256 of the genome's sequence names and lengths: cheap, and names the background that was used."""
+    with Genome.open(genome) as opened:
+        listing = "".join(f"{name}\t{length}\n" for name, length in opened.chroms)
+    return hashlib.sha256(listing.encode()).hexdigest()

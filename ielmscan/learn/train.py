@@ -17,7 +17,7 @@ from ielmscan import __version__
 from ielmscan.learn.baselines import gc_content, out_of_fold_probabilities
 from ielmscan.model.defaults import DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_WINDOW
 from ielmscan.model.bundle import Bundle, load_bundle, new_bundle, save_bundle
-from ielmscan.learn.calibrate import calibrate
+from ielmscan.learn.calibrate import DEFAULT_WINDOWS, calibrate
 from ielmscan.learn.cascade import fit_cascade
 from ielmscan.learn.dataset import LabelledSequences, check_lengths, load_labelled
 from ielmscan.errors import InputError
@@ -39,6 +39,7 @@ class TrainingRequest:
     background: Path | None = None  # genome FASTA to sample negative windows from
     background_ratio: float = 1.0  # background windows per positive
     background_gc: str = "matched"  # "matched": the positives' GC histogram; "genome": the genome's own
+    calibration_windows: int = DEFAULT_WINDOWS  # other background windows scored for the bundle's calibration
     init: Path | None = None
     layers: int = DEFAULT_LAYERS
     hidden: int = DEFAULT_HIDDEN
@@ -134,8 +135,9 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
     if req.background is not None:
         # Calibrated on other windows of the background genome than the training negatives: the model has
         # seen those, and would score them lower than the genome it will scan.
-        bundle.calibration, calibration_seqs = calibrate(bundle, req.background, seed=req.seed + 1,
-                                                         device=req.device, exclude=inputs.background_windows)
+        bundle.calibration, calibration_seqs = calibrate(bundle, req.background, windows=req.calibration_windows,
+                                                         seed=req.seed + 1, device=req.device,
+                                                         exclude=inputs.background_windows)
         record(f"calibration: {bundle.calibration.windows:,} background windows; p <= 0.01 at score "
                f"{bundle.calibration.threshold(0.01):.4f}")
     else:

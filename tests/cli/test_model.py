@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 from ielmscan.cli import app
 from ielmscan.io.synthetic import write_synthetic_genome
 from ielmscan.model.bundle import load_bundle
-from tests.bundles import random_bundle
+from tests.bundles import gc_bundle, labelled_fastas, random_bundle
 
 runner = CliRunner()
 
@@ -35,3 +35,17 @@ def test_model_calibrate_then_scan_reports_p_values_and_the_share_called(tmp_pat
 
     bad = runner.invoke(app, ["scan", str(genome), "--model", str(tmp_path / "m"), "--max-p", "0", "-o", "-"])
     assert bad.exit_code == 2 and "--max-p" in bad.stderr
+
+
+def test_model_calibrate_refits_an_existing_first_stage(tmp_path):
+    gc_bundle(tmp_path / "m")  # scores by GC: it calls the GC-rich positives
+    pos, neg = labelled_fastas(tmp_path, n=40)
+    assert runner.invoke(app, ["model", "cascade", str(tmp_path / "m"), "--pos", str(pos), "--neg", str(neg)]).exit_code == 0
+    assert load_bundle(tmp_path / "m").cascade.calibration["called_by"] == "the bundle's threshold"
+    background = write_synthetic_genome(tmp_path / "bg.fa", {"b1": 200_000}, seed=4)
+    result = runner.invoke(app, ["model", "calibrate", str(tmp_path / "m"), "--background", str(background),
+                                 "--windows", "1000"])
+    assert result.exit_code == 0, result.output
+    cascade = load_bundle(tmp_path / "m").cascade
+    assert cascade.calibration["called_by"] == "background p-value <= 0.01"
+    assert cascade.calibration["training_recall"] >= 0.9
