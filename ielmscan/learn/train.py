@@ -215,12 +215,12 @@ def background_windows(genome: Path, window: int, positives: list[str], ratio: f
 
 
 def reference_predictions(bundle: Bundle, data: LabelledSequences, device: str, per_class: int = 3) -> list[dict[str, Any]]:
-    """Ensemble probabilities of the first few training sequences of each class, so that a copy of the
-    bundle can be checked to reproduce them."""
+    """Ensemble probabilities of the first few training sequences of each class, with the sequences, so
+    that any copy of the bundle can be checked to reproduce them without the training data."""
     index = [*np.flatnonzero(data.labels == 1)[:per_class], *np.flatnonzero(data.labels == 0)[:per_class]]
     probs, _ = score_sequences(bundle, [data.seqs[i] for i in index], device)
-    return [{"id": data.names[i], "label": int(data.labels[i]), "probability": round(float(p), 6)}
-            for i, p in zip(index, probs)]
+    return [{"id": data.names[i], "label": int(data.labels[i]), "sequence": data.seqs[i],
+             "probability": round(float(p), 6)} for i, p in zip(index, probs)]
 
 
 def cv_table(summary: dict[str, dict[str, tuple[float, float]]], n_folds: int) -> str:

@@ -14,7 +14,9 @@ from ielmscan.errors import InputError
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Interval
 from ielmscan.inference.scorer import ScorerSettings
-from ielmscan.inference.scan import ScanParams, Scanner
+from ielmscan.inference.scan import ScanParams, Scanner, run_scan
+from ielmscan.io.synthetic import write_synthetic_genome
+from ielmscan.learn.calibrate import calibrate
 from ielmscan.io.fasta import write_fasta
 
 from tests.bundles import gc_bundle, labelled_fastas
@@ -78,3 +80,27 @@ def test_model_cascade_command_adds_the_stage(tmp_path):
     assert "pass" in result.stderr
     info = CliRunner().invoke(app, ["model", "info", str(tmp_path / "gc")])
     assert "cascade" in info.stdout
+
+
+def test_fast_keeps_every_region_of_a_full_scan_at_the_calibrated_threshold(tmp_path):
+    """A calibrated model calls few windows, so the first stage can turn most away and still keep every call."""
+    gc_bundle(tmp_path / "gc")
+    bundle = load_bundle(tmp_path / "gc")
+    background = write_synthetic_genome(tmp_path / "bg.fa", {"b1": 400_000}, seed=11)
+    bundle.calibration, seqs = calibrate(bundle, background, windows=1500, seed=1)
+    bundle.cascade = fit_cascade(bundle, seqs, seed=1)
+    assert bundle.cascade.calibration["called_by"] == "background p-value <= 0.01"
+    genome = write_synthetic_genome(tmp_path / "g.fa", {"chr1": 150_000, "chr2": 80_000}, seed=12)
+    params = dict(scorer=ScorerSettings(device="cpu", precision=Precision.fp32))
+    full = run_scan(genome, bundle, ScanParams(**params), str(tmp_path / "full"))
+    fast = run_scan(genome, bundle, ScanParams(fast=True, **params), str(tmp_path / "fast"))
+    assert fast["windows_scanned"] < 0.5 * full["windows_scanned"]  # most windows never reach the transformers
+    assert full["regions"] > 0
+
+    def regions(prefix: str) -> list[tuple[str, int, int]]:
+        return [(f[0], int(f[1]), int(f[2])) for f in
+                (line.split("\t") for line in (tmp_path / f"{prefix}.bed").read_text().splitlines())]
+
+    kept = regions("fast")
+    for chrom, start, end in regions("full"):
+        assert any(c == chrom and s < end and e > start for c, s, e in kept), (chrom, start, end)
