@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ielmscan.inference.devices import Precision, resolve_device, resolve_precision
+from ielmscan.inference.devices import Precision
 from ielmscan.errors import InputError
 from ielmscan.inference.scorer import (CPU_BATCH, GPU_BATCH, MAX_DEFAULT_WORKERS, EnsembleScorer, ScorerSettings,
                                 cpu_workers, default_batch_size, score_sequences)
@@ -92,18 +92,6 @@ def test_bf16_scores_stay_close_to_fp32(bundle, sequence):
         fp32.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
         atol=0.05,
     )
-
-
-def test_device_and_precision_choices():
-    assert resolve_device("cpu").type == "cpu"
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_precision("fp32", torch.device("cpu")) is Precision.fp32
-    assert resolve_precision("auto", torch.device("cpu")) in (Precision.fp32, Precision.bf16)
-    with pytest.raises(InputError, match="tpu"):
-        resolve_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(InputError, match="no CUDA"):
-            resolve_device("cuda:0")
 
 
 def test_batch_size_defaults_per_device(bundle):
