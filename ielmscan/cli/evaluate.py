@@ -19,18 +19,23 @@ def evaluate(
                                                 dir_okay=False, rich_help_panel=INPUT)] = None,
     neg: Annotated[Optional[Path], typer.Option("--neg", help="Negative sequences, FASTA.", exists=True,
                                                 dir_okay=False, rich_help_panel=INPUT)] = None,
-    scan: Annotated[Optional[str], typer.Option("--scan", metavar="PREFIX", rich_help_panel=INPUT,
-                                                help="Evaluate a genome scan instead: its PREFIX.bw, PREFIX.bed "
-                                                "and PREFIX.json.")] = None,
+    scan: Annotated[Optional[list[str]], typer.Option("--scan", metavar="PREFIX", rich_help_panel=INPUT,
+                                                      help="Evaluate a genome scan instead: its PREFIX.bw, "
+                                                      "PREFIX.bed and PREFIX.json; repeat to pool several scans "
+                                                      "(e.g. genome pieces) into one report, with a line per "
+                                                      "scan.")] = None,
     truth: Annotated[Optional[list[Path]], typer.Option("--truth", metavar="BED", rich_help_panel=INPUT,
                                                         help="With --scan: known elements (e.g. enhancers); "
-                                                        "repeat to join several files.")] = None,
-    control: Annotated[Optional[Path], typer.Option("--control", metavar="BED", rich_help_panel=INPUT,
-                                                    help="With --scan: a control set reported beside the truth "
-                                                    "(e.g. promoters).")] = None,
-    genome: Annotated[Optional[Path], typer.Option("--genome", metavar="FASTA", rich_help_panel=INPUT,
-                                                   help="With --scan: the genome scanned \\[default: the one "
-                                                   "named in PREFIX.json].")] = None,
+                                                        "repeat to join several files. Intervals on sequences "
+                                                        "a scan's genome lacks are ignored for that scan.")] = None,
+    control: Annotated[Optional[list[Path]], typer.Option("--control", metavar="BED", rich_help_panel=INPUT,
+                                                          help="With --scan: a control set reported beside the "
+                                                          "truth (e.g. promoters); repeat to join several "
+                                                          "files.")] = None,
+    genome: Annotated[Optional[list[Path]], typer.Option("--genome", metavar="FASTA", rich_help_panel=INPUT,
+                                                         help="With --scan: the genome scanned, once per --scan "
+                                                         "in their order \\[default: the one named in each "
+                                                         "PREFIX.json].")] = None,
     model: ModelDir = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, roc.png and "
                                                    "pr.png (with --scan: genome_metrics.json and ROC/PR plots "
@@ -40,11 +45,12 @@ def evaluate(
     device: Device = "auto",
 ) -> None:
     """Metrics of a model on labelled sequences (Acc, Sn, Sp, MCC, AUROC, GC-controlled AUROC, AUPRC, F1)
-    beside two baselines; or, with --scan, of a genome scan against known elements, beside GC content."""
+    beside two baselines; or, with --scan, of a genome scan (several pooled, with a line per scan) against
+    known elements, beside GC content."""
     labelled = pos is not None or neg is not None
-    if labelled and scan is not None:
+    if labelled and scan:
         raise fail(f"--pos/--neg and --scan are two modes: {USAGE}, not both", 2)
-    if not labelled and scan is None:
+    if not labelled and not scan:
         raise fail(USAGE, 2)
     if labelled:
         if pos is None or neg is None:
@@ -60,10 +66,13 @@ def evaluate(
                                           ("--device", device != "auto")) if value]
         if given:
             raise fail(f"{', '.join(given)} only apply with --pos/--neg: a scan's scores are in its track", 2)
+        if genome and len(genome) != len(scan):
+            raise fail(f"{len(genome)} --genome for {len(scan)} --scan: give one --genome per --scan, in their "
+                       "order, or none (each scan's PREFIX.json names its genome)", 2)
     if output is not None and not output.resolve().parent.is_dir():
         raise fail(f"cannot write to {output}: folder {output.resolve().parent} does not exist")
 
-    if scan is not None:
+    if scan:
         from ielmscan.learn.genome_evaluation import evaluate_scan, table, write_report
 
         report = evaluate_scan(scan, truth, control=control, genome=genome)

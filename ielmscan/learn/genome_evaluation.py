@@ -13,11 +13,19 @@ to the chromosome; N and other non-ACGT bases skipped). When the stride equals t
 of a bin is exactly the one window scored there, so a model that only knows GC ranks the bins as GC
 does. Calls are judged at region level too: precision is the share of calls overlapping the set, recall
 the share of its intervals on scored bins that a call overlaps.
+
+Several scans (e.g. genome pieces, each its own FASTA and scan) are *pooled*: every scored bin of every
+scan goes into one ranking and every count is summed, as if they were one scan; the report also gives the
+same numbers per scan. They must share window and stride, a sequence name must have one length in all of
+their genomes, and two scans may score the same chromosome only on bins that do not overlap (shards). A
+BED may hold intervals on the sequences of any of the genomes: those on a sequence that a scan's genome
+lacks are ignored for that scan (and counted), one on a sequence of none of them is an error.
 """
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +95,12 @@ class ScanOutputs:
             fasta = Path(genome)
             _check_file(fasta, "genome")
         return cls(prefix, track, calls, manifest, fasta, window, stride, threshold)
+
+    def summary(self) -> dict[str, Any]:
+        """The files and parameters as the report gives them."""
+        return {"prefix": self.prefix, "track": str(self.track), "calls": str(self.calls),
+                "manifest": str(self.manifest), "genome": str(self.genome), "window": self.window,
+                "stride": self.stride, "threshold": self.threshold}
 
 
 def _check_file(path: Path, what: str) -> None:
@@ -232,14 +246,85 @@ def _labels(bins: list[_Bins], merged: dict[str, Merged]) -> np.ndarray:
     return np.concatenate([_overlaps(b.starts, b.ends, merged.get(b.chrom, _NONE)) for b in bins])
 
 
-def _read_set(genome: Genome, path: Path, what: str, bins: list[_Bins]) -> list[Interval]:
-    """The intervals of one BED file; InputError when none of them overlaps a scored bin."""
+class _Genomes:
+    """The genomes of all the scans as one namespace of sequences: what a truth or control BED may name."""
+
+    def __init__(self, genomes: Sequence[Genome]) -> None:
+        self.genomes = list(genomes)
+        self.lengths: dict[str, tuple[int, Genome]] = {}
+        for genome in self.genomes:
+            for name, length in genome.chroms:
+                known, first = self.lengths.setdefault(name, (length, genome))
+                if known != length:
+                    raise InputError(f"sequence {name!r} has {known:,} bases in genome {first.path} but {length:,} "
+                                     f"in genome {genome.path}: BED intervals on it would be ambiguous; give "
+                                     "each genome piece its own sequence names")
+
+    def length(self, name: str) -> int:
+        """Length of sequence ``name`` in the genomes that hold it (what :func:`read_bed` checks)."""
+        if len(self.genomes) == 1:
+            return self.genomes[0].length(name)  # the genome's own message for an unknown name
+        try:
+            return self.lengths[name][0]
+        except KeyError:
+            paths = ", ".join(dict.fromkeys(str(g.path) for g in self.genomes))
+            raise GenomeError(f"sequence {name!r} is in none of the scans' genomes ({paths})") from None
+
+
+@dataclass
+class _Scanned:
+    """One scan read: its outputs, the sequence names of its genome, its scored bins and its calls."""
+
+    outputs: ScanOutputs
+    names: frozenset[str]
+    bins: list[_Bins]
+    calls: list[Interval]
+
+
+Files = list[tuple[Path, list[Interval]]]  # one set (truth or control): each BED file with its intervals
+
+
+def _scored(bins: Sequence[_Bins]) -> dict[str, Merged]:
+    """The scored stretches of each chromosome (bins of several scans of one chromosome together)."""
+    groups: dict[str, list[_Bins]] = {}
+    for b in bins:
+        groups.setdefault(b.chrom, []).append(b)
+    out: dict[str, Merged] = {}
+    for chrom, group in groups.items():
+        starts, ends = np.concatenate([b.starts for b in group]), np.concatenate([b.ends for b in group])
+        order = np.argsort(starts, kind="stable")
+        out[chrom] = _merge_sorted(starts[order], ends[order])
+    return out
+
+
+def _check_poolable(scans: Sequence[_Scanned]) -> None:
+    """Pooled scans share window and stride, and no two of them score the same bases."""
+    first = scans[0].outputs
+    for i, a in enumerate(scans):
+        o = a.outputs
+        if (o.window, o.stride) != (first.window, first.stride):
+            raise InputError(f"scans {first.prefix} (window {first.window}, stride {first.stride}) and {o.prefix} "
+                             f"(window {o.window}, stride {o.stride}) differ: pooled scans need one window and "
+                             "stride (see their manifests)")
+        for b in scans[i + 1:]:
+            scored = _scored(b.bins)
+            for bins in a.bins:
+                hit = np.flatnonzero(_overlaps(bins.starts, bins.ends, scored.get(bins.chrom, _NONE)))
+                if len(hit):
+                    k = int(hit[0])
+                    raise InputError(f"scans {o.prefix} and {b.outputs.prefix} both scored {bins.chrom}:"
+                                     f"[{int(bins.starts[k])}, {int(bins.ends[k])}): pooled scans must not "
+                                     "overlap (shards of one chromosome are fine)")
+
+
+def _read_set(genomes: _Genomes, path: Path, what: str, bins: list[_Bins], several: bool) -> list[Interval]:
+    """The intervals of one BED file; InputError when none of them overlaps a scored bin of any scan."""
     _check_file(path, what)
-    intervals = read_bed(genome, path)
+    intervals = read_bed(genomes, path)  # type: ignore[arg-type]  # only .length is asked for
     if not _labels(bins, _merge(intervals)).any():
-        scanned = ", ".join(b.chrom for b in bins if len(b.starts))
+        scanned = ", ".join(dict.fromkeys(b.chrom for b in bins if len(b.starts)))
         raise InputError(f"{what} {path}: none of its {len(intervals)} intervals overlaps a scored bin of the "
-                         f"scan (scored: {scanned})")
+                         f"scan{'s' if several else ''} (scored: {scanned})")
     return intervals
 
 
@@ -267,9 +352,10 @@ def _ranking(labels: np.ndarray, values: np.ndarray, gc: np.ndarray) -> dict[str
     return {**out, "curves": curves}
 
 
-def _set_report(files: list[Path], intervals: list[Interval], bins: list[_Bins], calls: list[Interval],
-                values: np.ndarray, gc: np.ndarray, called: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+def _set_report(files: Files, bins: list[_Bins], calls: list[Interval], values: np.ndarray, gc: np.ndarray,
+                called: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
     """Everything about one set of intervals (truth or control); also returns its bin labels."""
+    intervals = [iv for _, ivs in files for iv in ivs]
     merged = _merge(intervals)
     labels = _labels(bins, merged)
     ranking = _ranking(labels, values, gc)
@@ -278,7 +364,7 @@ def _set_report(files: list[Path], intervals: list[Interval], bins: list[_Bins],
     enrichment = (called_positives / n_called) / (positives / n) if n_called and positives else float("nan")
     # Intervals the scan could find (sharing a base with a scored bin), those a call overlaps, and calls
     # overlapping the set.
-    scored = {b.chrom: _merge_sorted(b.starts, b.ends) for b in bins}
+    scored = _scored(bins)
     on_scored = found = 0
     merged_calls = _merge(calls)
     for chrom, (starts, ends) in _by_chrom(intervals).items():
@@ -288,7 +374,7 @@ def _set_report(files: list[Path], intervals: list[Interval], bins: list[_Bins],
     calls_hitting = sum(int(_overlaps(starts, ends, merged.get(chrom, _NONE)).sum())
                         for chrom, (starts, ends) in _by_chrom(calls).items())
     report = {
-        "files": [str(f) for f in files],
+        "files": [str(f) for f, _ in files],
         "intervals": len(intervals),
         **{k: v for k, v in ranking.items() if k != "curves"},
         "enrichment": {
@@ -310,55 +396,101 @@ def _set_report(files: list[Path], intervals: list[Interval], bins: list[_Bins],
     return {**report, "curves": ranking["curves"]}, labels
 
 
-def evaluate_scan(
-    prefix: str | Path,
-    truth: Sequence[str | Path],
-    control: str | Path | None = None,
-    genome: str | Path | None = None,
-) -> dict[str, Any]:
-    """Bin- and region-level metrics of a scan against truth BED files (and a control BED), beside GC.
-
-    Returns a JSON-able report (after :func:`~ielmscan.learn.evaluate.jsonable`, which drops the curve
-    arrays kept under ``curves`` for the plots): ``scan`` (files and parameters), ``bins`` (scored bins
-    and bases, called bins and bases, ``share_called``), ``truth`` and, with a control, ``control`` (each:
-    ``positive_bins``, ``positive_share``, ``model`` and ``gc`` AUROC/AUPRC, ``gc_controlled_auroc``,
-    ``enrichment``, ``regions``) and ``truth_excluding_control_bins`` (the ranking of truth once bins
-    overlapping the control are removed). The module docstring defines every term.
-    """
-    if not truth:
-        raise InputError("no truth BED given: pass at least one --truth BED")
-    scan = ScanOutputs.find(prefix, genome)
-    with Genome.open(scan.genome) as fasta:
-        bins, calls = _scored_bins(scan, fasta)
-        truth_paths = [Path(p) for p in truth]
-        truth_intervals = [iv for p in truth_paths for iv in _read_set(fasta, p, "truth BED", bins)]
-        control_intervals = _read_set(fasta, Path(control), "control BED", bins) if control is not None else None
+def _evaluate_bins(bins: list[_Bins], calls: list[Interval], sets: dict[str, Files]) -> dict[str, Any]:
+    """``bins``, a report per set and ``truth_excluding_control_bins`` over these bins, with ``curves``."""
     values, gc = np.concatenate([b.values for b in bins]), np.concatenate([b.gc for b in bins])
     called = np.concatenate([b.called for b in bins])
     widths = np.concatenate([b.ends - b.starts for b in bins])
     bases, called_bases = int(widths.sum()), int(widths[called].sum())
     report: dict[str, Any] = {
-        "scan": {"prefix": scan.prefix, "track": str(scan.track), "calls": str(scan.calls),
-                 "manifest": str(scan.manifest), "genome": str(scan.genome), "window": scan.window,
-                 "stride": scan.stride, "threshold": scan.threshold},
-        "gc_context_bases": scan.window,
-        "gc_stratum_width": GC_STRATUM_WIDTH,
         "bins": {"scored": len(values), "bases": bases, "called": int(called.sum()), "called_bases": called_bases,
                  "share_called": called_bases / bases, "bins_without_gc": int(np.isnan(gc).sum())},
     }
     curves: dict[str, Any] = {}
-    report["truth"], truth_labels = _set_report(truth_paths, truth_intervals, bins, calls, values, gc, called)
-    curves["truth"] = report["truth"].pop("curves")
-    if control_intervals is not None:
-        report["control"], control_labels = _set_report([Path(control)], control_intervals, bins, calls,
-                                                        values, gc, called)
-        curves["control"] = report["control"].pop("curves")
-        keep = ~control_labels
-        kept = _ranking(truth_labels[keep], values[keep], gc[keep])
+    labels = {}
+    for name, files in sets.items():
+        report[name], labels[name] = _set_report(files, bins, calls, values, gc, called)
+        curves[name] = report[name].pop("curves")
+    if "control" in sets:
+        keep = ~labels["control"]
+        kept = _ranking(labels["truth"][keep], values[keep], gc[keep])
         curves["truth_excluding_control_bins"] = kept.pop("curves")
         report["truth_excluding_control_bins"] = kept
     report["curves"] = curves
     return report
+
+
+def _several(given: str | Path | Sequence[str | Path] | None) -> list[Path | str]:
+    """One path, several or none, as a list."""
+    if given is None:
+        return []
+    return [given] if isinstance(given, (str, Path)) else list(given)
+
+
+def evaluate_scan(
+    prefix: str | Path | Sequence[str | Path],
+    truth: Sequence[str | Path],
+    control: str | Path | Sequence[str | Path] | None = None,
+    genome: str | Path | Sequence[str | Path] | None = None,
+) -> dict[str, Any]:
+    """Bin- and region-level metrics of one scan, or of several pooled, against truth BED files (and control
+    BED files), beside GC.
+
+    ``prefix`` is one scan's PREFIX or a list of them; ``genome`` overrides the manifests' FASTA: one per
+    scan, in order. Returns a JSON-able report (after :func:`~ielmscan.learn.evaluate.jsonable`, which drops
+    the curve arrays kept under ``curves`` for the plots): ``scans`` (files and parameters of each; with one
+    scan also ``scan``), ``bins`` (scored bins and bases, called bins and bases, ``share_called``), ``truth``
+    and, with a control, ``control`` (each: ``positive_bins``, ``positive_share``, ``model`` and ``gc``
+    AUROC/AUPRC, ``gc_controlled_auroc``, ``enrichment``, ``regions``, ``ignored_intervals``: per file, per
+    scan, the intervals on sequences its genome lacks) and ``truth_excluding_control_bins`` (the ranking of
+    truth once bins overlapping the control are removed), all over the pooled bins; and ``per_scan``: the
+    same (``scan``, ``bins``, the sets, ``ignored_intervals`` per file) for each scan on its own, counting the
+    intervals on its genome only. The module docstring defines every term.
+    """
+    prefixes, genomes, controls = _several(prefix), _several(genome), _several(control)
+    if not prefixes:
+        raise InputError("no scan given: pass at least one --scan PREFIX")
+    if not truth:
+        raise InputError("no truth BED given: pass at least one --truth BED")
+    if genomes and len(genomes) != len(prefixes):
+        raise InputError(f"{len(genomes)} genomes for {len(prefixes)} scans: give one genome per scan, in order, "
+                         "or none (each scan's manifest names its genome)")
+    outputs = [ScanOutputs.find(p, g) for p, g in zip(prefixes, genomes or [None] * len(prefixes))]
+    several = len(outputs) > 1
+    with ExitStack() as stack:
+        fastas = [stack.enter_context(Genome.open(o.genome)) for o in outputs]
+        names = _Genomes(fastas)
+        scans = [_Scanned(o, frozenset(name for name, _ in f.chroms), *_scored_bins(o, f))
+                 for o, f in zip(outputs, fastas)]
+        _check_poolable(scans)
+        bins = [b for s in scans for b in s.bins]
+        sets = {"truth": [(Path(p), _read_set(names, Path(p), "truth BED", bins, several)) for p in truth]}
+        if controls:
+            sets["control"] = [(Path(p), _read_set(names, Path(p), "control BED", bins, several)) for p in controls]
+    summaries = [o.summary() for o in outputs]
+    report: dict[str, Any] = {
+        **({"scan": summaries[0]} if not several else {}),
+        "scans": summaries,
+        "gc_context_bases": outputs[0].window,
+        "gc_stratum_width": GC_STRATUM_WIDTH,
+        **_evaluate_bins(bins, [c for s in scans for c in s.calls], sets),
+    }
+    per_scan = []
+    for scan, summary in zip(scans, summaries):
+        own = {name: [(path, [iv for iv in ivs if iv.chrom in scan.names]) for path, ivs in files]
+               for name, files in sets.items()}
+        part = {"scan": summary, **_evaluate_bins(scan.bins, scan.calls, own)}
+        del part["curves"]
+        for name, files in sets.items():
+            part[name]["ignored_intervals"] = {str(path): len(ivs) - len(kept)
+                                               for (path, ivs), (_, kept) in zip(files, own[name])}
+        per_scan.append(part)
+    for name, files in sets.items():
+        report[name]["ignored_intervals"] = {
+            str(path): {part["scan"]["prefix"]: part[name]["ignored_intervals"][str(path)] for part in per_scan}
+            for path, _ in files}
+    curves = report.pop("curves")
+    return {**report, "per_scan": per_scan, "curves": curves}
 
 
 SETS = ("truth", "control", "truth_excluding_control_bins")
@@ -368,32 +500,51 @@ def _fmt(value: float, spec: str = ".3f") -> str:
     return "-" if value is None or np.isnan(value) else format(value, spec)
 
 
+METRIC_HEADS = ("positive bins", "AUROC", "AUPRC", "AUROC(GC)", "AUPRC(GC)", "GC-AUROC", "enrichment",
+                "precision", "recall")
+METRIC_WIDTHS = (18, 8, 8, 11, 11, 10, 12, 11, 8)
+
+
+def _metric_cells(s: dict[str, Any]) -> tuple[str, ...]:
+    """The table's cells of one set's report, from ``positive bins`` to ``recall``."""
+    enrichment, regions = s.get("enrichment", {}), s.get("regions", {})
+    return (
+        f"{s['positive_bins']:,} ({_fmt(100 * s['positive_share'], '.2f')}%)",
+        _fmt(s["model"]["auroc"]), _fmt(s["model"]["auprc"]), _fmt(s["gc"]["auroc"]), _fmt(s["gc"]["auprc"]),
+        _fmt(s["gc_controlled_auroc"]), _fmt(enrichment.get("value", float("nan")), ".2f"),
+        _fmt(regions.get("precision", float("nan"))), _fmt(regions.get("recall", float("nan"))),
+    )
+
+
+def _rows(rows: list[tuple[str, ...]], widths: tuple[int, ...]) -> list[str]:
+    return ["".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+
+
 def table(report: dict[str, Any]) -> str:
-    """The report as text: one row per set of intervals, then what the columns mean."""
-    b, scan = report["bins"], report["scan"]
-    lines = [f"{scan['prefix']}: {b['scored']:,} scored bins ({b['bases']:,} bases, window {scan['window']}, "
-             f"stride {scan['stride']}); called: {b['called']:,} bins, {_fmt(100 * b['share_called'], '.2f')}% "
+    """The report as text: one row per set of intervals, one per scan when several were pooled, then what the
+    columns mean."""
+    b, scans = report["bins"], report["scans"]
+    what = scans[0]["prefix"] if len(scans) == 1 else f"{len(scans)} scans pooled"
+    lines = [f"{what}: {b['scored']:,} scored bins ({b['bases']:,} bases, window {scans[0]['window']}, "
+             f"stride {scans[0]['stride']}); called: {b['called']:,} bins, {_fmt(100 * b['share_called'], '.2f')}% "
              "of the bases"]
-    heads = ("set", "positive bins", "AUROC", "AUPRC", "AUROC(GC)", "AUPRC(GC)", "GC-AUROC", "enrichment",
-             "precision", "recall")
-    widths = (30, 18, 8, 8, 11, 11, 10, 12, 11, 8)
-    lines.append("".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
-    for name in SETS:
-        if name not in report:
-            continue
-        s = report[name]
-        enrichment, regions = s.get("enrichment", {}), s.get("regions", {})
-        cells = (
-            name, f"{s['positive_bins']:,} ({_fmt(100 * s['positive_share'], '.2f')}%)",
-            _fmt(s["model"]["auroc"]), _fmt(s["model"]["auprc"]), _fmt(s["gc"]["auroc"]), _fmt(s["gc"]["auprc"]),
-            _fmt(s["gc_controlled_auroc"]), _fmt(enrichment.get("value", float("nan")), ".2f"),
-            _fmt(regions.get("precision", float("nan"))), _fmt(regions.get("recall", float("nan"))),
-        )
-        lines.append("".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    rows = [("set", *METRIC_HEADS)]
+    rows += [(name, *_metric_cells(report[name])) for name in SETS if name in report]
+    lines += _rows(rows, (30, *METRIC_WIDTHS))
+    if len(scans) > 1:
+        rows = [("scan (truth)", "scored bins", "called", *METRIC_HEADS)]
+        rows += [(part["scan"]["prefix"], f"{part['bins']['scored']:,}",
+                  f"{_fmt(100 * part['bins']['share_called'], '.2f')}%", *_metric_cells(part["truth"]))
+                 for part in report["per_scan"]]
+        first = max(len(row[0]) for row in rows) + 2
+        lines += _rows(rows, (first, 13, 9, *METRIC_WIDTHS))
     lines.append(f"AUROC(GC), AUPRC(GC): the GC content of each bin's {report['gc_context_bases']}-bp context as the "
                  f"score; GC-AUROC: the track's AUROC within GC strata of {report['gc_stratum_width']:g}")
     lines.append("enrichment: share of positive bins among called bins / among all scored bins; precision: "
                  "calls overlapping the set; recall: its intervals on scored bins overlapped by a call")
+    if len(scans) > 1:
+        lines.append("sets: over the bins of all the scans; scan (truth): the truth on each scan's own bins, "
+                     "called: its share of bases called")
     return "\n".join(lines)
 
 

@@ -63,6 +63,8 @@ def test_scan_mode_prints_the_table_and_writes_report_and_plots(scanned):
     (["--pos", "{pos}", "--neg", "{neg}", "--genome", "{truth}"], "--genome only apply with --scan"),
     (["--scan", "{scan}", "--truth", "{truth}", "--model", "{gc}"], "--model only apply with --pos/--neg"),
     (["--scan", "{scan}", "--truth", "{truth}", "--no-baselines"], "--no-baselines only apply"),
+    (["--scan", "{scan}", "--scan", "{scan}", "--truth", "{truth}", "--genome", "{truth}"],
+     "1 --genome for 2 --scan: give one --genome per --scan"),
 ])
 def test_option_combinations_are_checked_first(scanned, args, message):
     folder, pos, neg = scanned
@@ -91,6 +93,34 @@ def test_bad_files_are_one_line_errors(scanned, tmp_path):
     no_folder = runner.invoke(app, ["evaluate", "--scan", scan, "--truth", truth, "-o",
                                     str(tmp_path / "a" / "b")])
     assert "does not exist" in one_line_error(no_folder, 1)
+
+
+def test_several_scans_are_pooled_with_a_line_per_scan(scanned, tmp_path):
+    """A second piece, chr9, with its own FASTA, scan and truth; one truth BED on both pieces' chromosomes."""
+    folder, _, _ = scanned
+    fasta = write_fasta(tmp_path / "g9.fa", [("chr9", "AT" * 50 + "GC" * 50)])
+    run_scan(fasta, gc_bundle(tmp_path / "gc"), ScanParams(window=20, stride=20), str(tmp_path / "nine"))
+    (tmp_path / "both.bed").write_text("chr1\t0\t100\nchr9\t100\t200\n")
+    out = tmp_path / "eval"
+    result = runner.invoke(app, ["evaluate", "--scan", str(folder / "scan"), "--scan", str(tmp_path / "nine"),
+                                 "--truth", str(tmp_path / "both.bed"), "--control", str(folder / "control.bed"),
+                                 "--genome", str(folder / "g.fa"), "--genome", str(fasta), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("2 scans pooled: 30 scored bins")
+    assert [line.split()[:2] for line in lines if line.startswith((str(folder / "scan"), str(tmp_path / "nine")))] \
+        == [[str(folder / "scan"), "20"], [str(tmp_path / "nine"), "10"]]
+    report = json.loads((out / "genome_metrics.json").read_text())
+    assert report["truth"]["positive_bins"] == 10 and report["truth"]["regions"]["recall"] == 1.0
+    assert [part["truth"]["positive_bins"] for part in report["per_scan"]] == [5, 5]
+    assert report["truth"]["ignored_intervals"] == {str(tmp_path / "both.bed"): {str(folder / "scan"): 1,
+                                                                                 str(tmp_path / "nine"): 1}}
+    assert report["control"]["ignored_intervals"] == {str(folder / "control.bed"): {str(folder / "scan"): 0,
+                                                                                    str(tmp_path / "nine"): 1}}
+    (tmp_path / "typo.bed").write_text("chrX\t0\t10\n")
+    typo = runner.invoke(app, ["evaluate", "--scan", str(folder / "scan"), "--scan", str(tmp_path / "nine"),
+                               "--truth", str(tmp_path / "typo.bed")])
+    assert "typo.bed:1: sequence 'chrX' is in none of the scans' genomes" in one_line_error(typo, 1)
 
 
 def test_labelled_mode_reports_the_gc_controlled_auroc(scanned, tmp_path):

@@ -253,3 +253,191 @@ def test_a_manifest_without_the_parameters_is_refused(scanned, tmp_path):
     (tmp_path / "odd.json").write_text(json.dumps({"genome": str(scanned / "g.fa"), "parameters": {"window": 20}}))
     with pytest.raises(InputError, match=r"odd\.json has no valid parameters\.window, parameters\.stride"):
         evaluate_scan(tmp_path / "odd", [scanned / "truth.bed"])
+
+
+# -- several scans pooled ------------------------------------------------------------------------------------------
+#
+# Two genome pieces, each its own FASTA and scan (window = stride = 20, threshold 0.5): chr1 of 30 blocks and
+# chr16 of 24 blocks (block 5 all N: a gap), G/C counts drawn once from a seeded generator. Truth and control
+# BEDs per piece, and one truth BED on both.
+
+PIECE_A = [int(c) for c in np.random.default_rng(3).integers(0, 21, 30)]
+PIECE_B = [None if i == 5 else int(c) for i, c in enumerate(np.random.default_rng(4).integers(0, 21, 24))]
+TRUTH_A = "chr1\t30\t50\nchr1\t100\t170\nchr1\t400\t405\nchr1\t590\t600\n"
+TRUTH_B = "chr16\t0\t45\nchr16\t95\t110\nchr16\t300\t380\n"
+CONTROL_A = "chr1\t200\t260\n"
+CONTROL_B = "chr16\t200\t240\nchr16\t460\t480\n"
+
+
+@pytest.fixture(scope="module")
+def pieces(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pieces")
+    bundle = gc_bundle(folder / "gc")
+    for name, chrom, blocks in (("a", "chr1", PIECE_A), ("b", "chr16", PIECE_B)):
+        fasta = write_fasta(folder / f"{name}.fa", [(chrom, "".join(map(block, blocks)))])
+        run_scan(fasta, bundle, ScanParams(window=20, stride=20, threshold=0.5), str(folder / name))
+    for name, text in (("truth_a", TRUTH_A), ("truth_b", TRUTH_B), ("truth_ab", TRUTH_B + TRUTH_A),
+                       ("control_a", CONTROL_A), ("control_b", CONTROL_B)):
+        (folder / f"{name}.bed").write_text(text)
+    return folder
+
+
+def bed(text: str) -> list[tuple[str, int, int]]:
+    return [(c, int(a), int(b)) for c, a, b in (line.split("\t") for line in text.splitlines())]
+
+
+def touches(chrom: str, start: int, end: int, intervals: list[tuple[str, int, int]]) -> bool:
+    return any(c == chrom and a < end and b > start for c, a, b in intervals)
+
+
+def by_hand(folder, names: list[str], truth: str, control: str) -> dict:
+    """The pooled figures computed directly from the bigWigs, the calls and the sequences of the scans."""
+    import pyBigWig
+
+    from ielmscan.learn.evaluate import GC_STRATUM_WIDTH
+    from ielmscan.learn.metrics import binary_metrics, gc_controlled_auroc
+
+    bins, calls = [], []
+    for name in names:
+        bw = pyBigWig.open(str(folder / f"{name}.bw"))
+        with Genome.open(folder / f"{name}.fa") as genome:
+            for chrom in bw.chroms():
+                for s, e, v in bw.intervals(chrom):
+                    seq = genome.fetch(chrom, s, e).upper()
+                    bins.append((chrom, s, e, v, (seq.count(b"G") + seq.count(b"C")) / (e - s)))
+        bw.close()
+        calls += [(c, int(a), int(b)) for c, a, b, *_ in
+                  (line.split("\t") for line in (folder / f"{name}.bed").read_text().splitlines())]
+    values, gc = np.array([b[3] for b in bins]), np.array([b[4] for b in bins])
+    called = np.array([any(c == chrom and a <= s and e <= b for c, a, b in calls) for chrom, s, e, *_ in bins])
+    widths = np.array([e - s for _, s, e, *_ in bins])
+    out = {"bins": {"scored": len(bins), "bases": int(widths.sum()), "called": int(called.sum()),
+                    "called_bases": int(widths[called].sum()), "share_called": widths[called].sum() / widths.sum(),
+                    "bins_without_gc": 0}}
+    for set_name, text in (("truth", truth), ("control", control)):
+        intervals = bed(text)
+        labels = np.array([touches(chrom, s, e, intervals) for chrom, s, e, *_ in bins])
+        model, by_gc = binary_metrics(labels, values), binary_metrics(labels, gc)
+        scored = [iv for iv in intervals if any(touches(iv[0], iv[1], iv[2], [b[:3]]) for b in bins)]
+        out[set_name] = {
+            "positive_bins": int(labels.sum()),
+            "model": {"auroc": model["auroc"], "auprc": model["auprc"]},
+            "gc": {"auroc": by_gc["auroc"], "auprc": by_gc["auprc"]},
+            "gc_controlled_auroc": gc_controlled_auroc(labels, values, gc, GC_STRATUM_WIDTH),
+            "enrichment": (labels & called).sum() / called.sum() / labels.mean(),
+            "precision": sum(touches(*c, intervals) for c in calls) / len(calls),
+            "recall": sum(touches(*iv, calls) for iv in scored) / len(scored),
+        }
+    return out
+
+
+def test_pooled_metrics_equal_those_of_the_concatenated_bins(pieces):
+    report = evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_ab.bed"],
+                           control=[pieces / "control_a.bed", pieces / "control_b.bed"])
+    expected = by_hand(pieces, ["a", "b"], TRUTH_A + TRUTH_B, CONTROL_A + CONTROL_B)
+    assert report["bins"] == pytest.approx(expected["bins"], abs=1e-12)
+    assert report["bins"]["scored"] == 30 + 23
+    for name in ("truth", "control"):
+        got, want = report[name], expected[name]
+        assert got["positive_bins"] == want["positive_bins"] > 0
+        for key in ("model", "gc"):
+            assert got[key] == pytest.approx(want[key], abs=1e-12)
+        assert got["gc_controlled_auroc"] == pytest.approx(want["gc_controlled_auroc"], abs=1e-12)
+        assert got["enrichment"]["value"] == pytest.approx(want["enrichment"], abs=1e-12)
+        assert got["regions"]["precision"] == pytest.approx(want["precision"], abs=1e-12)
+        assert got["regions"]["recall"] == pytest.approx(want["recall"], abs=1e-12)
+    assert report["truth"]["intervals"] == 7 and report["control"]["intervals"] == 3
+    assert [s["prefix"] for s in report["scans"]] == [str(pieces / "a"), str(pieces / "b")]
+    assert "scan" not in report and "truth_excluding_control_bins" in report
+    # One file on both pieces: each scan ignores the other piece's intervals, and the report counts them.
+    assert report["truth"]["ignored_intervals"] == {str(pieces / "truth_ab.bed"): {str(pieces / "a"): 3,
+                                                                                   str(pieces / "b"): 4}}
+    assert [part["truth"]["ignored_intervals"] for part in report["per_scan"]] == [
+        {str(pieces / "truth_ab.bed"): 3}, {str(pieces / "truth_ab.bed"): 4}]
+    assert report["control"]["ignored_intervals"] == {
+        str(pieces / "control_a.bed"): {str(pieces / "a"): 0, str(pieces / "b"): 1},
+        str(pieces / "control_b.bed"): {str(pieces / "a"): 2, str(pieces / "b"): 0}}
+
+
+def test_per_scan_breakdown_equals_single_scan_runs(pieces):
+    pooled = evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_a.bed", pieces / "truth_b.bed"],
+                           control=[pieces / "control_a.bed", pieces / "control_b.bed"])
+    joined = evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_ab.bed"],
+                           control=[pieces / "control_a.bed", pieces / "control_b.bed"])
+    for key in ("bins", "truth", "control", "truth_excluding_control_bins"):
+        same = {k: v for k, v in pooled[key].items() if k not in ("files", "ignored_intervals")}
+        assert same == {k: v for k, v in joined[key].items() if k not in ("files", "ignored_intervals")}
+    assert len(pooled["per_scan"]) == 2
+    for part, name in zip(pooled["per_scan"], "ab"):
+        alone = evaluate_scan(pieces / name, [pieces / f"truth_{name}.bed"], control=pieces / f"control_{name}.bed")
+        assert part["scan"] == alone["scan"] == alone["scans"][0]
+        assert part["bins"] == alone["bins"]
+        for key in ("truth", "control", "truth_excluding_control_bins"):
+            drop = ("files", "ignored_intervals")
+            assert ({k: v for k, v in part[key].items() if k not in drop}
+                    == {k: v for k, v in alone[key].items() if k not in drop}), key
+        # The one-scan report breaks itself down into that one scan.
+        assert [p["bins"] for p in alone["per_scan"]] == [alone["bins"]]
+    text = table(pooled)
+    assert text.splitlines()[0].startswith("2 scans pooled: 53 scored bins")
+    assert sum(line.startswith(str(pieces / name)) for line in text.splitlines() for name in "ab") == 2
+    assert "scan (truth)" in text
+
+
+def test_one_scan_report_and_table_keep_their_shape(report):
+    assert report["scan"] == report["scans"][0] and report["scan"]["prefix"].endswith("scan")
+    assert report["truth"]["ignored_intervals"] == {report["truth"]["files"][0]: {report["scan"]["prefix"]: 0}}
+    text = table(report)
+    assert text.splitlines()[0].startswith(f"{report['scan']['prefix']}: 17 scored bins")
+    assert "scan (truth)" not in text
+
+
+def test_a_bed_on_no_scanned_genome_is_an_error_naming_the_file(pieces, tmp_path):
+    unknown = tmp_path / "unknown.bed"
+    unknown.write_text("chrZ\t0\t10\nchrY\t5\t9\n")
+    with pytest.raises(GenomeError, match=r"unknown\.bed:1: sequence 'chrZ' is in none of the scans' genomes "
+                                          r"\(.*a\.fa, .*b\.fa\)"):
+        evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_ab.bed"], control=[unknown])
+    # A file on both pieces is fine; one whose intervals miss every scored bin of every scan is not.
+    far = tmp_path / "far.bed"
+    far.write_text("chr1\t0\t0\nchr16\t100\t120\n")  # empty, and the gap of chr16
+    with pytest.raises(InputError, match=r"truth BED .*far\.bed: none of its 1 intervals overlaps a scored bin of "
+                                         r"the scans \(scored: chr1, chr16\)"):
+        evaluate_scan([pieces / "a", pieces / "b"], [far])
+
+
+def test_overlapping_or_unlike_scans_are_refused(pieces, tmp_path):
+    bundle = load_bundle(pieces / "gc")
+    fasta = pieces / "a.fa"
+    for name, region in (("left", "chr1\t0\t300\n"), ("right", "chr1\t300\t600\n"), ("middle", "chr1\t200\t500\n")):
+        (tmp_path / f"{name}.regions").write_text(region)
+        run_scan(fasta, bundle, ScanParams(window=20, stride=20, threshold=0.5), str(tmp_path / name),
+                 regions_bed=tmp_path / f"{name}.regions")
+    # Two shards of one chromosome pool to the bins of the whole scan.
+    shards = evaluate_scan([tmp_path / "left", tmp_path / "right"], [pieces / "truth_a.bed"])
+    whole = evaluate_scan(pieces / "a", [pieces / "truth_a.bed"])
+    assert shards["bins"]["scored"] == whole["bins"]["scored"] == 30
+    for key in ("positive_bins", "model", "gc", "gc_controlled_auroc"):
+        assert shards["truth"][key] == whole["truth"][key]
+    assert shards["truth"]["regions"]["intervals_on_scored_bins"] == 4
+    with pytest.raises(InputError, match=r"scans .*left and .*middle both scored chr1:\[200, 220\): pooled scans "
+                                         r"must not overlap"):
+        evaluate_scan([tmp_path / "left", tmp_path / "middle"], [pieces / "truth_a.bed"])
+    with pytest.raises(InputError, match=r"scans .*/a and .*/a both scored chr1:\[0, 20\)"):
+        evaluate_scan([pieces / "a", pieces / "a"], [pieces / "truth_a.bed"])
+    run_scan(pieces / "b.fa", bundle, ScanParams(window=20, stride=10, threshold=0.5), str(tmp_path / "fine"))
+    with pytest.raises(InputError, match=r"scans .*/a \(window 20, stride 20\) and .*fine \(window 20, stride 10\) "
+                                         "differ"):
+        evaluate_scan([pieces / "a", tmp_path / "fine"], [pieces / "truth_ab.bed"])
+
+
+def test_genomes_are_given_one_per_scan_and_must_agree_on_names(pieces, tmp_path):
+    with pytest.raises(InputError, match="1 genomes for 2 scans: give one genome per scan"):
+        evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_ab.bed"], genome=[pieces / "a.fa"])
+    report = evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_ab.bed"],
+                           genome=[pieces / "a.fa", pieces / "b.fa"])
+    assert [s["genome"] for s in report["scans"]] == [str(pieces / "a.fa"), str(pieces / "b.fa")]
+    clash = write_fasta(tmp_path / "clash.fa", [("chr16", "".join(map(block, PIECE_B))), ("chr1", "ACGT")])
+    with pytest.raises(InputError, match=r"sequence 'chr1' has 600 bases in genome .*a\.fa but 4 in genome "
+                                         r".*clash\.fa"):
+        evaluate_scan([pieces / "a", pieces / "b"], [pieces / "truth_ab.bed"], genome=[pieces / "a.fa", clash])
