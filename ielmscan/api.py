@@ -35,13 +35,15 @@ def scan(
     params: ScanParams | None = None,
     chroms: Sequence[str] | None = None,
     regions_bed: str | Path | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Scan a genome FASTA like ``ielmscan scan``: writes PREFIX.bed, PREFIX.bw, PREFIX.json; returns the manifest.
 
     ``params`` holds the window (default: the bundle's), stride, N policy, threshold and device settings.
+    An output never replaces an input; ``force`` lets it replace the outputs of an earlier scan.
     """
     return run_scan(Path(fasta), bundle or load_bundle(), params or ScanParams(), str(prefix), chroms=chroms,
-                    regions_bed=Path(regions_bed) if regions_bed is not None else None)
+                    regions_bed=Path(regions_bed) if regions_bed is not None else None, force=force)
 
 
 def predict(

@@ -59,7 +59,7 @@ def bench_cascade(args: argparse.Namespace, bundle: Bundle, device: torch.device
     for mode in ("full", "fast"):
         def scan(mode: str = mode) -> None:
             manifests[mode] = run_scan(fasta, bundle, ScanParams(fast=mode == "fast", scorer=scorer),
-                                       str(tmp / f"cascade-{mode}"))
+                                       str(tmp / f"cascade-{mode}"), force=True)  # repeats replace
         seconds, times[mode] = median_time(scan, args.e2e_repeats, warmup=0)
     regions = {mode: [(c, int(s), int(e)) for c, s, e, *_ in
                       (line.split("\t") for line in (tmp / f"cascade-{mode}.bed").read_text().splitlines())]

@@ -75,7 +75,8 @@ def bench_end_to_end(args: argparse.Namespace, bundle: Bundle, device: torch.dev
         manifests[name] = []
 
         def scan(precision: Precision = precision, name: str = name, compiled: bool = compiled) -> None:
-            manifests[name].append(run_scan(fasta, bundle, params(precision, compiled), str(tmp / f"e2e-{name}")))
+            manifests[name].append(run_scan(fasta, bundle, params(precision, compiled), str(tmp / f"e2e-{name}"),
+                                            force=True))  # each repeat replaces the last
 
         # Compile and warm up outside the timing.
         with Genome.open(fasta) as genome, Scanner(bundle, params(precision, compiled)) as scanner:
@@ -113,7 +114,7 @@ def fresh_processes(args: argparse.Namespace, bundle: Bundle, device: torch.devi
     prefix = fasta.with_suffix("")
     ref_child = reference.child_command(fasta, bundle.path, device, p.window, p.stride, p.max_n_frac, args.batch_size)
     scan = [sys.executable, "-m", "ielmscan.cli", "scan", str(fasta), "--model", str(bundle.path), "-o",
-            f"{prefix}-fresh", "--quiet", "--device", str(device), "--batch-size", str(args.batch_size)]
+            f"{prefix}-fresh", "--force", "--quiet", "--device", str(device), "--batch-size", str(args.batch_size)]
     rates: dict[str, list[float]] = {"ielmscan": [], "reference": []}
     walls: dict[str, list[float]] = {"ielmscan": [], "reference": []}
     for _ in range(args.e2e_repeats):

@@ -54,6 +54,9 @@ Window = Annotated[int, typer.Option("--window", min=8, help="Window length in b
 ScoringThreads = Annotated[Optional[int], typer.Option(
     "--threads", "-@", min=1, show_default=False, rich_help_panel=PERF,
     help="CPU threads for scoring (batches run side by side) \\[default: torch's count: the cores, or OMP_NUM_THREADS]")]
+# Every command that writes: outputs never replace an input; an earlier run's outputs only with --force.
+Force = Annotated[bool, typer.Option("--force", help="Replace the outputs of an earlier run (never an input).",
+                                     rich_help_panel=OUTPUT)]
 DEFAULT_K_TEXT = ",".join(map(str, DEFAULT_KS))
 __all__ = ["DEFAULT_HEADS", "DEFAULT_HIDDEN", "DEFAULT_K_TEXT", "DEFAULT_LAYERS", "DEFAULT_WINDOW"]
 

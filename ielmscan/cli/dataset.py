@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ielmscan.cli.common import DEFAULT_WINDOW, INPUT, OUTPUT, app, fail, friendly_errors
+from ielmscan.cli.common import DEFAULT_WINDOW, INPUT, OUTPUT, Force, app, fail, friendly_errors
 from ielmscan.errors import IelmscanError
 
 dataset_app = typer.Typer(help="Build training sets (peaks, FASTA, GC-matched background) and audit them.",
@@ -61,8 +61,7 @@ def build(
                                                  "held out for test (likewise).", rich_help_panel=SPLITS)] = 0.1,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the background and the splits.",
                                       rich_help_panel=SPLITS)] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing non-empty output folder.",
-                                        rich_help_panel=OUTPUT)] = False,
+    force: Force = False,
 ) -> None:
     """Build a labelled training set: positives, negatives (FASTA and/or GC-matched genome background), splits."""
     from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request, summary_table
@@ -97,19 +96,23 @@ def audit(
                                           rich_help_panel=OUTPUT)] = 5,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.",
                                                      dir_okay=False, rich_help_panel=OUTPUT)] = None,
+    force: Force = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when an exact or reverse-complement duplicate "
                                          "spans two files.", rich_help_panel=CHECKS)] = False,
 ) -> None:
     """Duplicates (exact, reverse-complement, near), composition, and how well GC alone separates the files."""
-    from ielmscan.io.writers import write_manifest
+    from ielmscan.io.writers import OutputSet, write_manifest
     from ielmscan.learn.audit import audit_files, audit_table, cross_file_duplicates
 
     if len({path.resolve() for path in fastas}) < len(fastas):
         raise fail("a file is named twice: give each FASTA once", 2)
+    # Checked before the audit: the JSON must replace neither a FASTA nor, without --force, an earlier report.
+    json_output = OutputSet(json_out, ("",), inputs=fastas, force=force) if json_out is not None else None
     report = audit_files(fastas, k=near_k, examples=examples, min_shared=near_min_kmers)
     typer.echo(audit_table(report))
-    if json_out is not None:
-        write_manifest(json_out, report)
+    if json_output is not None:
+        with json_output:
+            write_manifest(json_output.temp(""), report)
     found = cross_file_duplicates(report)
     if strict and found:
         raise fail(f"{found} exact or reverse-complement duplicate pair(s) span two files", 1)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ielmscan.cli.common import INPUT, MODEL, OUTPUT, Device, ModelDir, app, fail, friendly_errors, load_model
+from ielmscan.cli.common import INPUT, MODEL, OUTPUT, Device, Force, ModelDir, app, fail, friendly_errors, load_model
 
 USAGE = "give --pos FASTA --neg FASTA (labelled sequences) or --scan PREFIX --truth BED (a genome scan)"
 
@@ -40,6 +40,7 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Folder for metrics.json, roc.png and "
                                                    "pr.png (with --scan: genome_metrics.json and ROC/PR plots "
                                                    "per set).", file_okay=False, rich_help_panel=OUTPUT)] = None,
+    force: Force = False,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Add the GC and k-mer baselines "
                                             "(5-fold CV on these sequences).", rich_help_panel=MODEL)] = True,
     device: Device = "auto",
@@ -69,15 +70,18 @@ def evaluate(
         if genome and len(genome) != len(scan):
             raise fail(f"{len(genome)} --genome for {len(scan)} --scan: give one --genome per --scan, in their "
                        "order, or none (each scan's PREFIX.json names its genome)", 2)
-    if output is not None and not output.resolve().parent.is_dir():
-        raise fail(f"cannot write to {output}: folder {output.resolve().parent} does not exist")
+    from ielmscan.learn.evaluate import report_folder
 
     if scan:
-        from ielmscan.learn.genome_evaluation import evaluate_scan, table, write_report
+        from ielmscan.learn.genome_evaluation import REPORT_NAME, evaluate_scan, table, write_report
 
+        inputs = [*(f"{prefix}{suffix}" for prefix in scan for suffix in (".bw", ".bed", ".json", ".bedGraph")),
+                  *truth, *(control or []), *(genome or [])]
+        if output is not None:
+            report_folder(output, REPORT_NAME, inputs, force)  # before the evaluation, not after it
         report = evaluate_scan(scan, truth, control=control, genome=genome)
         typer.echo(table(report))
-        written = write_report(report, output) if output is not None else []
+        written = write_report(report, output, inputs, force) if output is not None else []
     else:
         from ielmscan.learn.dataset import load_labelled
         from ielmscan.learn.evaluate import evaluate as run_evaluation
@@ -85,9 +89,13 @@ def evaluate(
         from ielmscan.learn.evaluate import write_report as write_labelled
 
         bundle = load_model(model)
+        inputs = [pos, neg, *bundle.folders()]
+        if output is not None:
+            report_folder(output, inputs=inputs, force=force)
         data = load_labelled(pos, neg)
         report = run_evaluation(bundle, data, device=device, baselines=baselines)
         typer.echo(labelled_table(report))
-        written = write_labelled(report, output, float(data.labels.mean())) if output is not None else []
+        written = (write_labelled(report, output, float(data.labels.mean()), inputs, force) if output is not None
+                   else [])
     if written:
         typer.echo(f"ielmscan: wrote {output}/{', '.join(p.name for p in written)}", err=True)

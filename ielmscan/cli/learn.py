@@ -9,8 +9,9 @@ from typing import Annotated, Optional
 import typer
 
 from ielmscan.cli.common import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, DEFAULT_LAYERS, DEFAULT_WINDOW, INPUT,
-                                 MODEL, OUTPUT, PERF, SCAN, Device, Heads, Hidden, Kmers, Layers, ModelDir, ScoringBatch,
-                                 ScoringThreads, Window, app, check_heads, friendly_errors, load_model, parse_ks)
+                                 MODEL, OUTPUT, PERF, SCAN, Device, Force, Heads, Hidden, Kmers, Layers, ModelDir,
+                                 ScoringBatch, ScoringThreads, Window, app, check_heads, friendly_errors, load_model,
+                                 parse_ks)
 from ielmscan.inference.devices import Precision
 
 
@@ -75,6 +76,7 @@ def train(
                                                       dir_okay=False, rich_help_panel=OUTPUT)] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed for weights, splits and batches.",
                                       rich_help_panel=TRAIN)] = 0,
+    force: Force = False,
     device: Device = "cpu",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
@@ -92,7 +94,7 @@ def train(
         background_ratio=background_ratio, background_gc=background_gc.value,
         calibration_windows=calibration_windows, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
-        rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report,
+        rc_augment=rc_augment, cv=cv, seed=seed, device=device, cv_report=cv_report, force=force,
         command=["ielmscan", *sys.argv[1:]],
     )
     log = None if quiet else (lambda line: typer.echo(line, err=True))
@@ -112,6 +114,7 @@ def predict(
     model: ModelDir = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="TSV", help="Where to write the table "
                                         "('-' = stdout).", rich_help_panel=OUTPUT)] = "-",
+    force: Force = False,
     stride: Annotated[int, typer.Option("--stride", "-s", min=1, help="Step between windows in records longer "
                                         "than the window.", rich_help_panel=SCAN)] = 50,
     max_n_frac: Annotated[float, typer.Option("--max-n-frac", min=0.0, max=1.0, help="Skip windows with more "
@@ -134,7 +137,8 @@ def predict(
     if output == "-":
         predict_fasta(bundle, fasta, sys.stdout, settings, stride, max_n_frac)
         return
-    with OutputSet(output, ("",)) as outputs, outputs.temp("").open("w") as out:
+    with OutputSet(output, ("",), inputs=(fasta, *bundle.folders()), force=force) as outputs, \
+            outputs.temp("").open("w") as out:
         rows = predict_fasta(bundle, fasta, out, settings, stride, max_n_frac)
     typer.echo(f"ielmscan: {rows} record(s) → {output}", err=True)
 
@@ -146,6 +150,7 @@ def pretrain(
                                                  exists=True, dir_okay=False, rich_help_panel=INPUT)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.",
                                          rich_help_panel=OUTPUT)],
+    force: Force = False,
     init: Annotated[Optional[Path], typer.Option("--init", help="Continue from this bundle instead of random "
                                                  "weights.", file_okay=False, rich_help_panel=MODEL)] = None,
     k: Kmers = DEFAULT_K_TEXT,
@@ -169,10 +174,12 @@ def pretrain(
     """Masked-language-model pretraining of the members on genome windows (a starting point for `train --init`)."""
     ks = parse_ks(k)
     check_heads(hidden, heads)
-    from ielmscan.model.bundle import load_bundle, new_bundle, save_bundle
+    from ielmscan.model.bundle import bundle_output, load_bundle, new_bundle, save_bundle
     from ielmscan.learn.pretrain import PretrainConfig
     from ielmscan.learn.pretrain import pretrain as run_pretraining
 
+    inputs = (*fastas, init)
+    bundle_output(output, inputs, force)  # before the pretraining, not after it
     bundle = load_bundle(init) if init is not None else new_bundle(ks, hidden_size=hidden, num_layers=layers,
                                                                    num_heads=heads, window=window, seed=seed)
     cfg = PretrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, mask_prob=mask_prob, stride=stride,
@@ -181,5 +188,5 @@ def pretrain(
     report = run_pretraining(bundle, fastas, cfg, log)
     bundle.provenance = {**bundle.provenance, "created_by": "ielmscan pretrain",
                          "command": " ".join(["ielmscan", *sys.argv[1:]]), "pretraining": report}
-    save_bundle(bundle, output)
+    save_bundle(bundle, output, inputs, force)
     typer.echo(f"ielmscan: wrote pretrained bundle {output} ({report['windows']:,} windows)", err=True)

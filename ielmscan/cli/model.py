@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ielmscan.cli.common import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, DEFAULT_LAYERS, DEFAULT_WINDOW, Device,
-                                 Heads, Hidden, Kmers, Layers, Window, check_heads, friendly_errors, load_model,
+                                 Force, Heads, Hidden, Kmers, Layers, Window, check_heads, friendly_errors, load_model,
                                  model_app, parse_ks)
 
 
@@ -15,6 +15,7 @@ from ielmscan.cli.common import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, 
 @friendly_errors
 def model_init(
     output: Annotated[Path, typer.Option("--output", "-o", help="Bundle directory to write.")],
+    force: Force = False,
     k: Kmers = DEFAULT_K_TEXT,
     layers: Layers = DEFAULT_LAYERS,
     hidden: Hidden = DEFAULT_HIDDEN,
@@ -30,7 +31,7 @@ def model_init(
 
     bundle = new_bundle(ks, hidden_size=hidden, num_layers=layers, num_heads=heads, max_positions=max_positions,
                         window=window, seed=seed)
-    save_bundle(bundle, output)
+    save_bundle(bundle, output, force=force)
     typer.echo(f"ielmscan: wrote untrained bundle {output} (k = {','.join(map(str, ks))})", err=True)
 
 
@@ -41,11 +42,13 @@ def model_combine(
     layer2: Annotated[Path, typer.Argument(help="Strong vs weak enhancer bundle (trained with --pos strong.fa "
                                            "--neg weak.fa).", file_okay=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="Two-stage bundle directory to write.")],
+    force: Force = False,
 ) -> None:
     """Join a layer-1 bundle and a layer-2 (strong vs weak) bundle into one two-stage bundle."""
     from ielmscan.model.bundle import attach_layer2, load_bundle, save_bundle
 
-    save_bundle(attach_layer2(load_bundle(layer1), load_bundle(layer2)), output)
+    first, second = load_bundle(layer1), load_bundle(layer2)
+    save_bundle(attach_layer2(first, second), output, (*first.folders(), *second.folders()), force)
     typer.echo(f"ielmscan: wrote two-stage bundle {output}", err=True)
 
 
@@ -69,7 +72,7 @@ def model_cascade(
 
     bundle = load_bundle(bundle_dir)
     bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg).seqs, recall=recall, device=device)
-    save_bundle(bundle, bundle_dir)
+    save_bundle(bundle, bundle_dir, (pos, neg), force=True)  # its job: rewrite the bundle it was given
     cal = bundle.cascade.calibration
     typer.echo(f"ielmscan: added a cascade to {bundle_dir}: {cal['training_recall']:.1%} of the ensemble's calls "
                f"and {cal['training_pass_fraction']:.1%} of all training sequences pass", err=True)
@@ -97,7 +100,7 @@ def model_calibrate(
     if bundle.cascade is not None:
         # Its threshold kept 99 % of the calls at the old call threshold; calls now come from p-values.
         bundle.cascade = fit_cascade(bundle, seqs, seed=seed, device=device, ks=tuple(bundle.cascade.ks))
-    save_bundle(bundle, bundle_dir)
+    save_bundle(bundle, bundle_dir, (background,), force=True)  # its job: rewrite the bundle it was given
     typer.echo(f"ielmscan: calibrated {bundle_dir} on {bundle.calibration.windows:,} windows of {background}; "
                f"p <= 0.01 at score {bundle.calibration.threshold(0.01):.4f}", err=True)
 

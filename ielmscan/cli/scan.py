@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ielmscan.cli.common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, ModelDir, ScoringBatch, ScoringThreads,
-                         app, friendly_errors, load_model, progress_bar)
+from ielmscan.cli.common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, Force, ModelDir, ScoringBatch,
+                                 ScoringThreads, app, friendly_errors, load_model, progress_bar)
 from ielmscan.inference.devices import Precision
 
 __all__ = ["scan", "summary_line"]
@@ -85,6 +85,7 @@ def scan(
         bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
                            rich_help_panel=OUTPUT)
     ] = False,
+    force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
     ] = False,
@@ -134,7 +135,7 @@ def scan(
     prefix = output if output is not None else default_prefix(fasta)
     manifest = run_scan(
         fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
-        progress_factory=progress_bar(quiet), bedgraph=bedgraph,
+        progress_factory=progress_bar(quiet), bedgraph=bedgraph, force=force,
     )
     if not quiet:
         typer.echo(summary_line(manifest), err=True)

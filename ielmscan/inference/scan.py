@@ -262,11 +262,14 @@ def run_scan(
     progress_factory: Callable[[int], Callable[[int], None]] | None = None,
     stdout: TextIO | None = None,
     bedgraph: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Scan a genome and write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json atomically.
 
     ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text. With ``prefix == "-"`` the regions
-    go to ``stdout`` when the scan ends and no files are written. Returns the run manifest.
+    go to ``stdout`` when the scan ends and no files are written. Returns the run manifest. No output
+    may be an input (the FASTA, its index, the regions BED, a file of the bundle); outputs of an earlier
+    run are replaced only with ``force``. Both are checked before scanning.
     """
     started = time.perf_counter()
     with Scanner(bundle, params) as scanner, Genome.open(fasta) as genome:
@@ -287,7 +290,8 @@ def run_scan(
             out.flush()
             return _manifest(fasta, bundle, scanner, per_chrom, len(regions), total_bases, started, {"bed": "-"})
         suffixes = (*OUTPUT_SUFFIXES[:-1], *([BEDGRAPH_SUFFIX] if bedgraph else []), OUTPUT_SUFFIXES[-1])
-        with OutputSet(prefix, suffixes) as outset:
+        inputs = (fasta, genome.fai_path, genome.gzi_path, regions_bed, *bundle.folders())
+        with OutputSet(prefix, suffixes, inputs=inputs, force=force) as outset:
             chrom_sizes = _track_header(genome, intervals)
             with ExitStack() as files:
                 bw = files.enter_context(BigWigWriter(outset.temp(".bw"), chrom_sizes))

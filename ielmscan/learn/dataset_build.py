@@ -31,13 +31,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import logging
 import math
-import os
 import re
-import secrets
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,10 +43,10 @@ from typing import Any
 import numpy as np
 
 from ielmscan import __version__
-from ielmscan.errors import InputError, OutputError
+from ielmscan.errors import InputError
 from ielmscan.io.fasta import read_fasta, write_fasta
 from ielmscan.io.genome import GZIP_MAGIC, Genome
-from ielmscan.io.writers import write_manifest
+from ielmscan.io.writers import OutputFolder, write_manifest
 from ielmscan.learn.background import DEFAULT_BINS, bin_edges, gc_histogram, sample_background
 from ielmscan.learn.baselines import gc_content
 from ielmscan.learn.dataset import duplicate_groups, stratified_group_folds
@@ -62,6 +59,7 @@ __all__ = ["BuildRequest", "BuildResult", "Peak", "build_dataset", "check_reques
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+MANIFEST_NAME = "dataset.json"
 LABELS = {"pos": 1, "neg": 0}  # the classes, as file names say them
 _COLON = re.compile(r"([^\s:|]+):([0-9][0-9,]*)-([0-9][0-9,]*)")
 _UNDERSCORE = re.compile(r"(chr[^\s_:|]+)_([0-9]+)_([0-9]+)")
@@ -123,7 +121,7 @@ class _Record:
 
 
 def check_request(req: BuildRequest) -> None:
-    """Option errors (InputError / OutputError naming the option), before any input is read."""
+    """Option errors (InputError naming the option), before any input is read."""
     if isinstance(req.window, bool) or not isinstance(req.window, int) or req.window < 1:
         raise InputError(f"--window must be a whole number >= 1, got {req.window!r}")
     if req.peaks is None and not req.pos_fastas:
@@ -153,16 +151,19 @@ def check_request(req: BuildRequest) -> None:
     both = sorted(set(req.val_chroms) & set(req.test_chroms))
     if both:
         raise InputError(f"{', '.join(both)} named by both --val-chrom and --test-chrom")
-    _check_output(Path(req.output), req.force)
 
 
-def _check_output(output: Path, force: bool) -> None:
-    if output.exists() and not output.is_dir():
-        raise OutputError(f"output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not force:
-        raise OutputError(f"output folder {output} exists and is not empty: choose another, or --force to replace it")
-    if not output.resolve().parent.is_dir():
-        raise OutputError(f"cannot write {output}: folder {output.resolve().parent} does not exist")
+def dataset_output(req: BuildRequest) -> OutputFolder:
+    """Where the data set goes, checked: never over an input; into an existing non-empty folder, or over an
+    earlier data set, only with ``force``, replacing that set's files and keeping every other file."""
+    inputs = (req.genome, req.peaks, *req.pos_fastas, *req.neg_fastas, req.blacklist)
+    return OutputFolder(req.output, "data set", MANIFEST_NAME, inputs=inputs, force=req.force, owned=_dataset_files,
+                        shared=True)
+
+
+def _dataset_files(folder: Path) -> set[str]:
+    """The files an earlier data set in ``folder`` lists in its ``dataset.json``."""
+    return {MANIFEST_NAME, *json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]}
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -306,6 +307,7 @@ def build_dataset(req: BuildRequest) -> BuildResult:
     """Read the inputs, draw the background, collapse duplicates, split, and write ``req.output`` atomically."""
     check_request(req)
     output = Path(req.output)
+    dataset_output(req)  # before reading anything
     inputs: list[dict[str, Any]] = []
     sources: dict[str, dict] = {}
     warnings: list[str] = []
@@ -346,7 +348,12 @@ def build_dataset(req: BuildRequest) -> BuildResult:
     files = {f"{s}.{c}.fa": [(r.name, r.seq) for r, where in zip(records, split.tolist())
                              if where == si and r.label == LABELS[c]]
              for si, s in enumerate(SPLITS) for c in LABELS}
-    _publish(output, {name: recs for name, recs in files.items() if recs}, manifest, req.force)
+    with dataset_output(req) as out:
+        for name, recs in files.items():
+            if recs:
+                write_fasta(out.staging / name, recs)
+                manifest["files"][name] = {"records": len(recs), "sha256": _sha256(out.staging / name)}
+        write_manifest(out.staging / MANIFEST_NAME, manifest)
     return BuildResult(output, manifest)
 
 
@@ -511,38 +518,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _publish(output: Path, files: dict[str, list[tuple[str, str]]], manifest: dict[str, Any], force: bool) -> None:
-    """Write every file into a staging folder beside ``output``, then put the folder in its place."""
-    parent = output.resolve().parent
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        staging.chmod(0o777 & ~umask)  # mkdtemp's folder is private; the data set is not
-    except OSError as exc:
-        raise OutputError(f"cannot write into {parent}: {exc.strerror or exc}") from None
-    old: Path | None = None
-    try:
-        for name, records in files.items():
-            write_fasta(staging / name, records)
-            manifest["files"][name] = {"records": len(records), "sha256": _sha256(staging / name)}
-        write_manifest(staging / "dataset.json", manifest)
-        _check_output(output, force)
-        if output.exists():
-            old = parent / f".{output.name}.old-{secrets.token_hex(4)}"
-            output.rename(old)
-        staging.rename(output)
-    except BaseException:
-        if old is not None and not output.exists():
-            old.rename(output)
-            old = None
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    finally:
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 def summary_table(manifest: dict[str, Any]) -> str:

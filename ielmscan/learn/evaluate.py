@@ -8,17 +8,13 @@ same GC stratum), which a model that has merely learnt GC content cannot push ab
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ielmscan.errors import OutputError
-from ielmscan.io.writers import write_manifest
+from ielmscan.io.writers import OutputFolder, write_manifest
 from ielmscan.learn.baselines import gc_content, out_of_fold_probabilities
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.model.bundle import Bundle
@@ -112,33 +108,22 @@ def jsonable(report: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in report.items() if key != "curves"}
 
 
-@contextmanager
-def staged_folder(output: Path) -> Iterator[Path]:
-    """A temporary folder beside ``output`` to write into; its files move into ``output`` together at the end.
-
-    If the block raises, nothing reaches ``output`` and the temporary folder is removed.
-    """
-    output = Path(output)
-    parent = output.resolve().parent
-    try:
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write to {output}: {exc.strerror or exc} ({parent})") from exc
-    try:
-        yield staging
-        try:
-            output.mkdir(exist_ok=True)
-            for item in staging.iterdir():
-                item.replace(output / item.name)
-        except OSError as exc:
-            raise OutputError(f"cannot write to {output}: {exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+METRICS_NAME = "metrics.json"
 
 
-def write_report(report: dict[str, Any], output: Path, prevalence: float) -> list[Path]:
-    """Write ``metrics.json``, ``roc.png`` and ``pr.png`` into ``output`` at once (staged); their final paths."""
-    with staged_folder(output) as staging:
-        write_manifest(staging / "metrics.json", jsonable(report))  # strict JSON: NaN as null
-        names = ["metrics.json", *(p.name for p in write_plots(report, staging, prevalence))]
+def report_folder(output: str | Path, marker: str = METRICS_NAME, inputs: Iterable[str | Path | None] = (),
+                  force: bool = False) -> OutputFolder:
+    """Where an evaluation report goes, checked: never over one of ``inputs``; into an existing non-empty
+    folder, or over an earlier report (``marker``), only with ``force``, and then only files of the report's
+    names are replaced. Make it early to fail before the evaluation; its files move in together at the end."""
+    return OutputFolder(output, "evaluation report", marker, inputs=inputs, force=force, shared=True)
+
+
+def write_report(report: dict[str, Any], output: Path, prevalence: float, inputs: Iterable[str | Path | None] = (),
+                 force: bool = False) -> list[Path]:
+    """Write ``metrics.json``, ``roc.png`` and ``pr.png`` into ``output`` at once (:func:`report_folder`); their
+    final paths."""
+    with report_folder(output, METRICS_NAME, inputs, force) as folder:
+        write_manifest(folder.staging / METRICS_NAME, jsonable(report))  # strict JSON: NaN as null
+        names = [METRICS_NAME, *(p.name for p in write_plots(report, folder.staging, prevalence))]
     return [Path(output) / name for name in names]

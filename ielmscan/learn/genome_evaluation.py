@@ -24,7 +24,7 @@ lacks are ignored for that scan (and counted), one on a sequence of none of them
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Interval, read_bed
 from ielmscan.io.writers import write_manifest
 from ielmscan.kernels.encode import encode_bases
-from ielmscan.learn.evaluate import GC_STRATUM_WIDTH, jsonable, staged_folder
+from ielmscan.learn.evaluate import GC_STRATUM_WIDTH, jsonable, report_folder
 from ielmscan.learn.metrics import binary_metrics, gc_controlled_auroc, pr_curve, roc_curve
 
 __all__ = ["ScanOutputs", "evaluate_scan", "table", "write_report"]
@@ -567,9 +567,11 @@ def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
     return paths
 
 
-def write_report(report: dict[str, Any], output: str | Path) -> list[Path]:
-    """Write ``genome_metrics.json`` and the plots into ``output`` at once (staged); their final paths."""
-    with staged_folder(Path(output)) as staging:
-        write_manifest(staging / REPORT_NAME, jsonable(report))  # strict JSON: NaN as null
-        names = [REPORT_NAME, *(p.name for p in write_plots(report, staging))]
+def write_report(report: dict[str, Any], output: str | Path, inputs: Iterable[str | Path | None] = (),
+                 force: bool = False) -> list[Path]:
+    """Write ``genome_metrics.json`` and the plots into ``output`` at once (:func:`report_folder`); their final
+    paths."""
+    with report_folder(output, REPORT_NAME, inputs, force) as folder:
+        write_manifest(folder.staging / REPORT_NAME, jsonable(report))  # strict JSON: NaN as null
+        names = [REPORT_NAME, *(p.name for p in write_plots(report, folder.staging))]
     return [Path(output) / name for name in names]

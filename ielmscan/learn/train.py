@@ -16,7 +16,7 @@ import torch
 from ielmscan import __version__
 from ielmscan.learn.baselines import gc_content, out_of_fold_probabilities
 from ielmscan.model.defaults import DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_WINDOW
-from ielmscan.model.bundle import Bundle, load_bundle, new_bundle, save_bundle
+from ielmscan.model.bundle import Bundle, bundle_output, load_bundle, new_bundle, save_bundle
 from ielmscan.learn.calibrate import DEFAULT_WINDOWS, calibrate
 from ielmscan.learn.cascade import fit_cascade
 from ielmscan.learn.dataset import LabelledSequences, check_lengths, load_labelled
@@ -24,7 +24,7 @@ from ielmscan.errors import InputError
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.learn.fitting import Log, TrainConfig, cross_validate, fit
 from ielmscan.learn.metrics import binary_metrics, summarize
-from ielmscan.io.writers import write_manifest
+from ielmscan.io.writers import OutputSet, write_manifest
 
 TABLE_METRICS = ("acc", "sn", "sp", "mcc", "auroc")
 
@@ -55,6 +55,7 @@ class TrainingRequest:
     seed: int = 0
     device: str = "cpu"
     cv_report: Path | None = None  # JSON with per-fold metrics and out-of-fold probabilities
+    force: bool = False  # replace an earlier run's bundle and report (never an input)
     command: list[str] = field(default_factory=list)
 
     def config(self) -> TrainConfig:
@@ -81,6 +82,11 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
         if log:
             log(line)
 
+    # Where the results go is checked before hours of training, and again when they are written.
+    sources = (*req.pos, *req.neg, req.dataset, req.background, req.init)
+    report_output = OutputSet(req.cv_report, ("",), sources, req.force) if req.cv_report is not None else None
+    if req.output is not None:
+        bundle_output(req.output, (*sources, req.cv_report), req.force)
     torch.manual_seed(req.seed)
     template = load_bundle(req.init) if req.init is not None else None
     window = template.window if template is not None else req.window
@@ -104,9 +110,10 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
         cv_report["out_of_fold"].update({name: p.tolist() for name, p in baselines.items()})
         cv_report["summary"] = {name: summarize(folds) for name, folds in cv_report["results"].items()}
         table = cv_table(cv_report["summary"], req.cv)
-        if req.cv_report is not None:
-            write_manifest(req.cv_report, {"command": " ".join(req.command), "names": data.names,
-                                           "labels": data.labels.tolist(), **cv_report})
+        if report_output is not None:
+            with report_output:
+                write_manifest(report_output.temp(""), {"command": " ".join(req.command), "names": data.names,
+                                                        "labels": data.labels.tolist(), **cv_report})
         del cv_report["fold_of_sample"], cv_report["out_of_fold"]
     if req.output is None:
         return TrainingResult(None, float("nan"), float("nan"), cv_report, table)
@@ -146,7 +153,7 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
     bundle.provenance["reference_predictions"] = reference_predictions(bundle, data, req.device)
     if template is not None:
         bundle.provenance["initialised_from"] = {"path": str(req.init), "sha256": template.checksum}
-    save_bundle(bundle, req.output)
+    save_bundle(bundle, req.output, (*sources, req.cv_report), req.force)
     return TrainingResult(bundle, bundle.threshold, report["ensemble_val"]["acc"], cv_report, table)
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import shutil
-import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -23,8 +21,9 @@ from safetensors.torch import load_file, save_file
 
 from ielmscan import __version__
 from ielmscan.model.calibration import CALIBRATION_FILE, Calibration
-from ielmscan.model.cascade import Cascade
+from ielmscan.model.cascade import CASCADE_FILE, Cascade
 from ielmscan.errors import BundleError
+from ielmscan.io.writers import OutputFolder
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
                                      DEFAULT_WINDOW, MAX_K)
 from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters
@@ -70,6 +69,10 @@ class Bundle:
     def normalised_weights(self) -> list[float]:
         total = sum(m.weight for m in self.members)
         return [m.weight / total for m in self.members]
+
+    def folders(self) -> list[Path]:
+        """The folders the bundle was read from (its own and its layer2's): the inputs an output must spare."""
+        return [p for p in (self.path, *(self.layer2.folders() if self.layer2 is not None else ())) if p is not None]
 
     def max_window(self) -> int:
         """Longest window every member can take (its k-mers plus [CLS] and [SEP] fit its positions)."""
@@ -145,46 +148,57 @@ def check_window(bundle: Bundle, window: int) -> None:
         raise BundleError(f"window {window} is shorter than the largest k ({max(bundle.ks)})")
 
 
-def save_bundle(bundle: Bundle, directory: str | Path) -> Path:
-    """Write the bundle to ``directory`` atomically (a temporary folder renamed into place)."""
+def bundle_files(directory: Path) -> set[str]:
+    """The names a bundle folder's ``ensemble.json`` says are the bundle's: its manifest, member files, first
+    stage, calibration and ``layer2``. Anything else in the folder is not the bundle's and is never removed."""
+    data = json.loads((directory / MANIFEST).read_text())
+    names = {MANIFEST, *(str(entry["file"]) for entry in data.get("members", []))}
+    if "cascade" in data:
+        names.add(str(data["cascade"].get("file", CASCADE_FILE)))
+    if "calibration" in data:
+        names.add(CALIBRATION_FILE)
+    if "layer2" in data:
+        names.add(LAYER2_DIR)
+    return names
+
+
+def bundle_output(directory: str | Path, inputs: Iterable[str | Path | None] = (), force: bool = False) -> OutputFolder:
+    """Where a bundle will be written, checked: never over one of ``inputs``, never into a folder that is not a
+    bundle, over an earlier bundle only with ``force``. Make it early to fail before a long run."""
+    return OutputFolder(directory, "model bundle", MANIFEST, inputs=inputs, force=force, owned=bundle_files)
+
+
+def save_bundle(
+    bundle: Bundle, directory: str | Path, inputs: Iterable[str | Path | None] = (), force: bool = False
+) -> Path:
+    """Write the bundle to ``directory`` atomically, all files or none (:func:`bundle_output` says where it may).
+
+    Over an earlier bundle (with ``force``), only the earlier bundle's files are replaced or removed.
+    """
     directory = Path(directory)
-    parent = directory.resolve().parent
-    if not parent.is_dir():
-        raise BundleError(f"cannot write bundle {directory}: folder {parent} does not exist")
-    if directory.exists() and not (directory / MANIFEST).is_file():
-        raise BundleError(f"cannot write bundle {directory}: it exists and is not a bundle")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=parent))
-    try:
-        for member in bundle.members:
-            state = {name: t.detach().cpu().contiguous() for name, t in member.model.state_dict().items()}
-            # One metadata key: safetensors writes several in hash order, so the file's bytes (and the
-            # bundle's sha256) would change from one save of the same weights to the next.
-            save_file(state, tmp / member.file, metadata={"format": f"{FORMAT} member, k={member.config.k}"})
-        (tmp / MANIFEST).write_text(json.dumps(bundle.to_json(), indent=2) + "\n")
-        if bundle.layer2 is not None:
-            save_bundle(bundle.layer2, tmp / LAYER2_DIR)
-        if bundle.cascade is not None:
-            bundle.cascade.save(tmp)
-        if bundle.calibration is not None:
-            bundle.calibration.save(tmp)
-        # mkdtemp makes a private folder; a bundle is ordinary data that others may read.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
-        for item in tmp.iterdir():
-            if item.is_file():
-                os.chmod(item, 0o666 & ~umask)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with bundle_output(directory, inputs, force) as out:
+        _write_files(bundle, out.staging)
     bundle.path = directory
     bundle.checksum = bundle_checksum(directory)
     if bundle.layer2 is not None:
         bundle.layer2.path = directory / LAYER2_DIR
     return directory
+
+
+def _write_files(bundle: Bundle, folder: Path) -> None:
+    for member in bundle.members:
+        state = {name: t.detach().cpu().contiguous() for name, t in member.model.state_dict().items()}
+        # One metadata key: safetensors writes several in hash order, so the file's bytes (and the
+        # bundle's sha256) would change from one save of the same weights to the next.
+        save_file(state, folder / member.file, metadata={"format": f"{FORMAT} member, k={member.config.k}"})
+    if bundle.layer2 is not None:
+        (folder / LAYER2_DIR).mkdir()
+        _write_files(bundle.layer2, folder / LAYER2_DIR)
+    if bundle.cascade is not None:
+        bundle.cascade.save(folder)
+    if bundle.calibration is not None:
+        bundle.calibration.save(folder)
+    (folder / MANIFEST).write_text(json.dumps(bundle.to_json(), indent=2) + "\n")
 
 
 def bundle_checksum(directory: Path) -> str:

@@ -65,7 +65,7 @@ def test_build_writes_the_splits_and_the_manifest(tmp_path, genome, peaks):
     for split, chrom in (("val", "chr2"), ("test", "chr3")):
         assert {name.split(":")[0] for name, _ in read_fasta(out / f"{split}.pos.fa")} == {chrom}
     again = runner.invoke(app, ["dataset", "build", "--peaks", str(peaks), "--genome", str(genome[0]), "-o", str(out)])
-    one_line_error(again, 2, "--force")
+    one_line_error(again, 1, "--force", "already exists")
     forced = runner.invoke(app, ["dataset", "build", "--peaks", str(peaks), "--genome", str(genome[0]), "-o", str(out),
                                  "--force", "--background-ratio", "2"])
     assert forced.exit_code == 0 and json.loads((out / "dataset.json").read_text())["counts"]["total"]["neg"] == 32

@@ -29,7 +29,7 @@ def gc_with_cascade(tmp_path_factory):
     bundle = load_bundle(folder / "gc")
     pos, neg = labelled_fastas(folder, n=80)
     bundle.cascade = fit_cascade(bundle, load_labelled(pos, neg).seqs)
-    save_bundle(bundle, folder / "gc")
+    save_bundle(bundle, folder / "gc", force=True)  # the same bundle, now with its first stage
     return load_bundle(folder / "gc")
 
 

@@ -15,7 +15,8 @@ from ielmscan.kernels.encode import reverse_complement
 from ielmscan.learn.background import gc_histogram
 from ielmscan.learn.baselines import gc_content
 from ielmscan.learn.dataset import canonical
-from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request, header_coordinates, read_peaks
+from ielmscan.learn.dataset_build import (BuildRequest, build_dataset, check_request, dataset_output,
+                                         header_coordinates, read_peaks)
 
 from tests.learn.test_background import N_RUN, PLANTED, SUMMIT, planted_genome
 
@@ -196,6 +197,8 @@ def test_the_manifest_matches_the_files(tmp_path, genome):
 def test_an_existing_folder_is_refused_unless_forced_and_a_failure_leaves_it_alone(tmp_path, monkeypatch):
     pos = write_fasta(tmp_path / "pos.fa", [("p", "ACGT" * 50)])
     neg = write_fasta(tmp_path / "neg.fa", [("n", "AACC" * 50)])
+    with pytest.raises(OutputError, match="missing does not exist"):
+        dataset_output(BuildRequest(output=tmp_path / "missing" / "out"))
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
     with pytest.raises(OutputError, match="--force"):
@@ -206,9 +209,20 @@ def test_an_existing_folder_is_refused_unless_forced_and_a_failure_leaves_it_alo
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neg.fa", "out", "pos.fa"]  # no staging left
     monkeypatch.undo()
-    build(tmp_path, pos_fastas=[pos], neg_fastas=[neg], force=True)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", "train.neg.fa", "train.pos.fa"]
+    build(tmp_path, pos_fastas=[pos], neg_fastas=[neg], force=True)  # beside the files it did not make
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", "keep.txt", "train.neg.fa",
+                                                                   "train.pos.fa"]
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["neg.fa", "out", "pos.fa"]
+    with pytest.raises(OutputError, match="already exists: --force replaces it"):
+        build(tmp_path, pos_fastas=[pos], neg_fastas=[neg])
+    # An earlier set's files that the new one lacks go with it (train --dataset would read a stale split).
+    build(tmp_path, pos_fastas=[pos, write_fasta(tmp_path / "pos2.fa", [("q", "ACGA" * 50)])], neg_fastas=[neg],
+          val_fraction=0.5, force=True)
+    assert "val.pos.fa" in {p.name for p in (tmp_path / "out").iterdir()}
+    build(tmp_path, pos_fastas=[pos], neg_fastas=[neg], force=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", "keep.txt", "train.neg.fa",
+                                                                   "train.pos.fa"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -220,7 +234,6 @@ def test_an_existing_folder_is_refused_unless_forced_and_a_failure_leaves_it_alo
     ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "window": 0}, "--window"),
     ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "val_fraction": 0.6, "test_fraction": 0.4}, "sum"),
     ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "val_chroms": ["chr1"], "test_chroms": ["chr1"]}, "both"),
-    ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "output": "missing/out"}, "does not exist"),
 ])
 def test_bad_option_combinations_are_refused_before_reading(tmp_path, kwargs, message):
     request = BuildRequest(**{"output": tmp_path / "out", **kwargs})

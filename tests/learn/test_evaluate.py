@@ -8,7 +8,8 @@ from ielmscan.model.bundle import load_bundle
 from ielmscan.cli import app
 from ielmscan.learn.dataset import load_labelled
 from ielmscan.learn.dataset import LabelledSequences
-from ielmscan.learn.evaluate import evaluate, staged_folder, table
+from ielmscan.errors import OutputError
+from ielmscan.learn.evaluate import evaluate, report_folder, table
 from ielmscan.io.fasta import write_fasta
 
 from tests.bundles import gc_bundle, gc_probability
@@ -82,13 +83,26 @@ def test_gc_controlled_auroc_of_the_gc_model_is_one_half(tmp_path):
     assert header.index("AUROC") < header.index("GC-AUROC") < header.index("AUPRC")
 
 
-def test_staged_folder_moves_files_together_or_not_at_all(tmp_path):
-    with staged_folder(tmp_path / "out") as staging:
-        (staging / "a.txt").write_text("a")
+def test_report_folder_moves_files_together_or_not_at_all(tmp_path):
+    with report_folder(tmp_path / "out") as folder:
+        (folder.staging / "metrics.json").write_text("{}")
+        (folder.staging / "roc.png").write_text("a")
         assert not (tmp_path / "out").exists()
-    assert (tmp_path / "out" / "a.txt").read_text() == "a"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["metrics.json", "roc.png"]
     with pytest.raises(RuntimeError):
-        with staged_folder(tmp_path / "failed") as staging:
-            (staging / "a.txt").write_text("a")
+        with report_folder(tmp_path / "failed") as folder:
+            (folder.staging / "metrics.json").write_text("{}")
             raise RuntimeError("plot failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with pytest.raises(OutputError, match="already exists: --force replaces it"):
+        report_folder(tmp_path / "out")
+    with pytest.raises(OutputError, match="would overwrite the input"):
+        report_folder(tmp_path / "out", inputs=[tmp_path / "out" / "metrics.json"], force=True)
+    with pytest.raises(OutputError, match="roc.png would overwrite the input"):  # known when it is written
+        with report_folder(tmp_path / "out", inputs=[tmp_path / "out" / "roc.png"], force=True) as folder:
+            (folder.staging / "metrics.json").write_text("[]")
+            (folder.staging / "roc.png").write_text("b")
+    assert (tmp_path / "out" / "roc.png").read_text() == "a"
+    with report_folder(tmp_path / "out", force=True) as folder:
+        (folder.staging / "metrics.json").write_text("[]")
+    assert (tmp_path / "out" / "metrics.json").read_text() == "[]" and (tmp_path / "out" / "roc.png").exists()

@@ -4,8 +4,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from ielmscan.errors import BundleError, OutputError
 from ielmscan.model.bundle import MANIFEST, describe, load_bundle, new_bundle, save_bundle
-from ielmscan.errors import BundleError
 
 from tests.bundles import random_bundle
 
@@ -101,9 +101,29 @@ def test_new_bundle_rejects_bad_shapes():
 def test_saving_over_a_folder_that_is_not_a_bundle_is_refused(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "precious.txt").write_text("keep me")
-    with pytest.raises(BundleError, match="not a bundle"):
-        save_bundle(new_bundle([3], hidden_size=8, num_heads=2), tmp_path / "data")
-    assert (tmp_path / "data" / "precious.txt").exists()
+    for force in (False, True):
+        with pytest.raises(OutputError, match="not a model bundle"):
+            save_bundle(new_bundle([3], hidden_size=8, num_heads=2), tmp_path / "data", force=force)
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["precious.txt"]
+
+
+def test_saving_over_a_bundle_needs_force_and_replaces_only_its_files(tmp_path):
+    from ielmscan.model.bundle import attach_layer2
+
+    two_stage = attach_layer2(new_bundle([3, 4], hidden_size=8, num_heads=2),
+                              new_bundle([5], hidden_size=8, num_heads=2))
+    save_bundle(two_stage, tmp_path / "b")
+    (tmp_path / "b" / "notes.txt").write_text("mine")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir() if p.is_file()}
+    with pytest.raises(OutputError, match="already exists: --force replaces it"):
+        save_bundle(new_bundle([6], hidden_size=8, num_heads=2), tmp_path / "b")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "b").iterdir() if p.is_file()} == before
+    with pytest.raises(OutputError, match="would overwrite the input"):
+        save_bundle(new_bundle([6], hidden_size=8, num_heads=2), tmp_path / "b", inputs=[tmp_path / "b"], force=True)
+    save_bundle(new_bundle([6], hidden_size=8, num_heads=2), tmp_path / "b", force=True)
+    # k3, k4 and layer2/ were the earlier bundle's and go; notes.txt was never the bundle's and stays.
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["ensemble.json", "k6.safetensors", "notes.txt"]
+    assert load_bundle(tmp_path / "b").ks == [6]
 
 
 def _edit(directory, change):
@@ -127,6 +147,7 @@ def test_layer2_travels_inside_the_bundle_and_counts_in_its_checksum(tmp_path):
     save_bundle(attach_layer2(load_bundle(tmp_path / "l1"), load_bundle(tmp_path / "l2")), tmp_path / "both")
     both = load_bundle(tmp_path / "both")
     assert both.ks == [3] and both.layer2 is not None and both.layer2.ks == [4]
+    assert both.folders() == [tmp_path / "both", tmp_path / "both" / "layer2"]
     assert (tmp_path / "both" / "layer2" / "ensemble.json").is_file()
     assert both.checksum != load_bundle(tmp_path / "l1").checksum
     assert "layer2" in describe(both)

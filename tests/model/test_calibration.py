@@ -71,7 +71,7 @@ def test_bad_calibrations_are_refused():
 def test_a_bundle_stores_and_reloads_its_calibration(tmp_path):
     bundle = random_bundle(tmp_path / "b", ks=(3,), hidden=16)
     bundle.calibration = Calibration(BACKGROUND, {"genome": "hand-made", "windows": 100})
-    save_bundle(bundle, tmp_path / "b")
+    save_bundle(bundle, tmp_path / "b", force=True)
     again = load_bundle(tmp_path / "b")
     np.testing.assert_array_equal(again.calibration.scores, BACKGROUND)
     assert again.calibration.source["genome"] == "hand-made"
@@ -79,7 +79,7 @@ def test_a_bundle_stores_and_reloads_its_calibration(tmp_path):
     (tmp_path / "b" / CALIBRATION_FILE).unlink()
     with pytest.raises(BundleError, match="calibration file"):
         load_bundle(tmp_path / "b")
-    save_bundle(bundle, tmp_path / "b")
+    save_bundle(bundle, tmp_path / "b", force=True)
     assert load_bundle(tmp_path / "b").checksum == before  # the same bundle saved again: the same bytes
     manifest = json.loads((tmp_path / "b" / "ensemble.json").read_text())
     manifest["calibration"] = "scores"
