@@ -13,14 +13,17 @@ from ielmscan.inference.devices import Precision
 from ielmscan.inference.predict import Prediction, predict_records
 from ielmscan.inference.scan import ScanParams, run_scan
 from ielmscan.inference.scorer import ScorerSettings
-from ielmscan.model.bundle import Bundle, default_bundle_path
+from ielmscan.model.bundle import Bundle, default_bundle_path, shipped_bundle_path
 from ielmscan.model.bundle import load_bundle as _load_bundle_folder
 
 __all__ = ["load_bundle", "predict", "scan"]
 
 
 def load_bundle(path: str | Path | None = None) -> Bundle:
-    """The model bundle in folder ``path``, or the default model shipped with ielmscan when ``path`` is None."""
+    """The model bundle in folder ``path`` (or a shipped model's name: ``default``, ``ienhancer2l``), or the
+    default model shipped with ielmscan when ``path`` is None."""
+    if path is not None and not Path(path).exists() and shipped_bundle_path(str(path)) is not None:
+        path = shipped_bundle_path(str(path))
     if path is None:
         path = default_bundle_path()
         if path is None:

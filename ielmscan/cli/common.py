@@ -38,7 +38,8 @@ SIZE = "Model size (new bundles)"
 
 # Options several commands share, declared once so their names and help cannot drift apart.
 ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=False, rich_help_panel=MODEL,
-                                                  help="Model bundle directory \\[default: the bundled trained model].")]
+                                                  help="Model bundle directory, or a shipped model's name: default, "
+                                                       "ienhancer2l \\[default: the bundled trained model].")]
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
 ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
                                                      help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
@@ -133,9 +134,12 @@ def check_heads(hidden: int, heads: int) -> None:
 
 
 def load_model(model: Optional[Path]) -> Any:
-    """The bundle at ``model``, or the packaged default; exits with one line if there is none."""
-    from ielmscan.model.bundle import default_bundle_path, load_bundle
+    """The bundle at ``model`` (a folder, or a shipped model's name), or the packaged default; exits with one
+    line if there is none."""
+    from ielmscan.model.bundle import default_bundle_path, load_bundle, shipped_bundle_path
 
+    if model is not None and not model.exists() and shipped_bundle_path(str(model)) is not None:
+        model = shipped_bundle_path(str(model))
     if model is None:
         model = default_bundle_path()
         if model is None:

@@ -305,10 +305,20 @@ def _bundle_from_json(data: Any, directory: Path) -> Bundle:
     return bundle
 
 
-def default_bundle_path() -> Path | None:
-    """The trained model shipped inside the package, or None while there is none."""
-    path = Path(str(resources.files("ielmscan") / "models" / "default"))
+SHIPPED_MODELS = ("default", "ienhancer2l")  # folders of ielmscan/models
+
+
+def shipped_bundle_path(name: str) -> Path | None:
+    """A trained model shipped inside the package, by name (see :data:`SHIPPED_MODELS`), or None."""
+    if name not in SHIPPED_MODELS:
+        return None
+    path = Path(str(resources.files("ielmscan") / "models" / name))
     return path if (path / MANIFEST).is_file() else None
+
+
+def default_bundle_path() -> Path | None:
+    """The default model shipped inside the package, or None while there is none."""
+    return shipped_bundle_path("default")
 
 
 def describe(bundle: Bundle) -> str:
