@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ielmscan import __version__
+from ielmscan.kernels.encode import encode_bases, window_invalid_fraction
 from ielmscan.errors import InputError
 from ielmscan.io.fasta import read_fasta, write_fasta
 from ielmscan.io.genome import GZIP_MAGIC, Genome
@@ -231,8 +232,9 @@ def _fasta_headers(path: Path) -> list[str]:
 
 
 def _invalid_share(seq: str) -> float:
-    """Share of bases that are not A/C/G/T (``seq`` uppercase)."""
-    return 1 - sum(seq.count(base) for base in "ACGT") / len(seq)
+    """Share of bases that are not A/C/G/T, exactly as the scanner's kernel counts them."""
+    codes = encode_bases(seq.encode("ascii", errors="replace"))
+    return window_invalid_fraction(codes, len(codes), len(codes))[0]
 
 
 def _from_fasta(path: Path, window: int, max_n_frac: float, label: int, role: str) -> tuple[list[_Record], dict]:
