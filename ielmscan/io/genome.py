@@ -13,16 +13,14 @@ import os
 import re
 import secrets
 import struct
-import sys
-import tempfile
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pysam
 
 from ielmscan.errors import GenomeError
+from ielmscan.io.capture import captured_stderr as _captured_stderr  # its home is io/capture.py
 from ielmscan.io.paths import can_create_files as _can_create_files
 
 __all__ = ["Genome", "default_index_cache_dir"]
@@ -327,32 +325,6 @@ def _build_index(fasta: Path, fai: Path, gzi: Path | None) -> None:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
-
-
-class _Log:
-    text = ""
-
-
-@contextlib.contextmanager
-def _captured_stderr() -> Iterator[_Log]:
-    """Catch what htslib writes straight to file descriptor 2 (the library must not print)."""
-    log = _Log()
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no fd 2 (embedded interpreters): nothing to capture
-        yield log
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield log
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            log.text = tmp.read(8192).decode("utf-8", "replace")
 
 
 def _one_line(*parts: str) -> str:

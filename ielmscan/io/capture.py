@@ -1,0 +1,50 @@
+"""What C libraries (htslib through pysam, libBigWig through pyBigWig) write straight to file descriptor 2.
+
+The library never prints: their messages are caught here, read by the caller (an htslib warning can be the only
+sign of a bad file, a libBigWig line the only sign of a failed write) and never reach the user's terminal.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+
+__all__ = ["CapturedText", "captured_stderr"]
+
+
+class CapturedText:
+    """The text caught by :func:`captured_stderr` (set when its ``with`` block ends)."""
+
+    text = ""
+
+
+@contextlib.contextmanager
+def captured_stderr() -> Iterator[CapturedText]:
+    """Send file descriptor 2 to a temporary file for the ``with`` block; the first 8 kB are kept as text.
+
+    The whole process is affected: keep the block around the C call only.
+    """
+    log = CapturedText()
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no fd 2 (embedded interpreters): nothing to capture
+        yield log
+        return
+    try:
+        sink = tempfile.TemporaryFile()
+    except OSError:  # no room for even an empty file (a full /tmp): drop the messages rather than show them
+        sink = open(os.devnull, "w+b")
+    with sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield log
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            with contextlib.suppress(OSError):
+                sink.seek(0)
+                log.text = sink.read(8192).decode("utf-8", "replace")
