@@ -36,6 +36,18 @@ def test_covering_starts_add_one_window_flush_with_the_end() -> None:
     assert grid.covering_starts(199).tolist() == []
 
 
+def test_overlapping_windows_are_exactly_those_sharing_a_base_with_the_interval() -> None:
+    grid = WindowGrid(200, 50)
+    assert list(grid.overlapping(999, 1040)) == [16, 17, 18, 19, 20]  # starts 800 ... 1000
+    assert list(grid.overlapping(1000, 1001)) == [17, 18, 19, 20]  # [800, 1000) ends just before base 1000
+    assert list(grid.overlapping(0, 1)) == [-3, -2, -1, 0]  # the grid extended before the stretch
+    for start, end in [(0, 1), (37, 38), (150, 420), (999, 1000)]:
+        brute = [j for j in range(-10, 40) if j * 50 < end and j * 50 + 200 > start]
+        assert list(grid.overlapping(start, end)) == brute
+    with pytest.raises(ValueError):
+        grid.overlapping(5, 5)
+
+
 def test_windows_within_a_chunk_is_at_least_one() -> None:
     grid = WindowGrid(200, 50)
     assert grid.windows_within(1_000_000) == 19_997
