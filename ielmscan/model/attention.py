@@ -64,3 +64,24 @@ def blocked_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
         out = _shift_free_attention(qb, kb, vb, scale) if shift_free else None
         blocks.append(out if out is not None else torch.bmm(torch.softmax(torch.bmm(qb * scale, kb), -1), vb))
     return torch.cat(blocks).view(batch, heads, length, dim)
+
+
+def attention_probabilities(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q kᵀ / √d) written out: the (B, heads, T, T) attention weights of (B, heads, T, d) tensors.
+
+    The readable reference path: the fast paths (:func:`blocked_attention`, the fused kernels) never hold
+    these weights, and interpretation (``ielmscan motifs``) needs them. ``attn_mask`` is the encoder's
+    boolean mask, broadcastable to (B, heads, T, T), True where a key may be attended (False: padding).
+    """
+    scores = (q @ k.transpose(-1, -2)) * q.shape[-1] ** -0.5
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    return torch.softmax(scores, dim=-1)
+
+
+def reference_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(softmax(q kᵀ / √d) v, the weights): what every fast path computes, with the weights it never keeps."""
+    weights = attention_probabilities(q, k, attn_mask)
+    return weights @ v, weights

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ielmscan.model.attention import blocked_attention
+from ielmscan.model.attention import blocked_attention, reference_attention
 from ielmscan.model.tokens import CLS_ID, PAD_ID, SEP_ID, vocab_size
 
 
@@ -96,6 +96,18 @@ class SelfAttention(nn.Module):
         y = y.transpose(1, 2).reshape(batch, length, hidden)  # (B, heads, T, h) -> (B, T, H)
         return self.output(y)
 
+    def readable(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The readable reference path: (forward's output, the attention weights (B, heads, T, T)).
+
+        No dropout: for inference and interpretation (``ielmscan motifs``), which need the weights that the
+        fast paths never materialise; a test checks that the outputs agree with :meth:`forward`.
+        """
+        batch, length, hidden = x.shape
+        q, k, v = (t.view(batch, length, self.num_heads, hidden // self.num_heads).transpose(1, 2)
+                   for t in (self.query(x), self.key(x), self.value(x)))
+        y, weights = reference_attention(q, k, v, attn_mask)
+        return self.output(y.transpose(1, 2).reshape(batch, length, hidden)), weights
+
 
 class Block(nn.Module):
     """One post-LayerNorm transformer layer, as in BERT."""
@@ -130,6 +142,14 @@ class Encoder(nn.Module):
         for layer in self.layers:
             x = layer(x, attn_mask)
         return x
+
+    def last_attention(self, ids: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """The last layer's attention weights (B, heads, T, T), through the readable path (``readable``)."""
+        attn_mask = None if keep is None else keep[:, None, None, :]
+        x = self.embeddings(ids)
+        for layer in self.layers[:-1]:
+            x = layer(x, attn_mask)
+        return self.layers[-1].attention.readable(x, attn_mask)[1]
 
 
 class EnhancerLM(nn.Module):

@@ -68,3 +68,36 @@ def test_bf16_cpu_inference_compiles_into_one_graph():
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         explanation = torch._dynamo.explain(model.encoder)(random_ids(2, 30))
     assert explanation.graph_break_count == 0
+
+
+def test_readable_attention_gives_the_outputs_of_the_fast_paths():
+    # The readable path (explicit softmax, weights returned) must agree with the blocked CPU path (no mask)
+    # and with the fused kernel (padding mask), and its weights must be distributions over unmasked keys.
+    attention = make().encoder.layers[0].attention
+    torch.manual_seed(0)
+    x = torch.randn(3, 25, 32)
+    with torch.inference_mode():
+        readable, weights = attention.readable(x)
+        assert torch.allclose(readable, attention(x, None), atol=1e-5)
+        keep = torch.ones(3, 25, dtype=torch.bool)
+        keep[:, 20:] = False
+        masked, masked_weights = attention.readable(x, keep[:, None, None, :])
+        assert torch.allclose(masked, attention(x, keep[:, None, None, :]), atol=1e-5)
+    assert weights.shape == (3, 4, 25, 25)
+    assert torch.allclose(weights.sum(-1), torch.ones(3, 4, 25), atol=1e-6)
+    assert torch.all(masked_weights[..., 20:] == 0)
+
+
+def test_last_layer_attention_equals_transformers_bert_attentions():
+    transformers = pytest.importorskip("transformers")
+    from ielmscan.model.convert import bert_config, to_bert_state_dict
+
+    model, ids = make(), random_ids(2, 40)
+    config = transformers.BertConfig(**bert_config(model.cfg))  # eager attention: it returns the weights
+    bert = transformers.BertModel(config, add_pooling_layer=False).eval()
+    bert.load_state_dict(to_bert_state_dict(model), strict=True)
+    with torch.inference_mode():
+        expected = bert(input_ids=ids, output_attentions=True).attentions[-1]
+        got = model.encoder.last_attention(ids)
+    assert got.shape == (2, 4, 42, 42)
+    assert torch.allclose(got, expected, atol=1e-5)
