@@ -10,6 +10,7 @@ weights. On a CPU the batches run side by side in a pool of single-threaded work
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
@@ -101,6 +102,8 @@ class EnsembleScorer:
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
         self.batch_size = settings.batch_size or default_batch_size(self.device)
+        self._shrinking = threading.Lock()  # batch size changes after an out-of-memory error (workers share it)
+        self._warned_memory = False  # the out-of-memory warning is given once per scorer
         self.models = [m.model.to(self.device).eval() for m in bundle.members]
         self.weights = bundle.normalised_weights()
         self.ks = bundle.ks
@@ -172,18 +175,16 @@ class EnsembleScorer:
             views.append((fwd_windows, rev_windows))
 
         @torch.inference_mode()  # per thread: workers do not inherit the caller's mode
-        def score_batch(row: int, begin: int) -> None:
+        def score_batch(row: int, begin: int, end: int) -> None:
             fwd_windows, rev_windows = views[row]
-            index = chosen[begin : begin + self.batch_size]
-            batch = fwd_windows[index]
-            if rev_windows is not None:
-                batch = torch.cat([batch, rev_windows[n_windows - 1 - index]])
-            probs = self._forward(row, batch)
-            if rev_windows is not None:
-                probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
-            out[row, begin : begin + len(index)] = probs  # each batch owns its slice of ``out``
+            while begin < end:  # in pieces of the current batch size: an out-of-memory error may shrink it
+                index = chosen[begin : min(end, begin + self.batch_size)]
+                out[row, begin : begin + len(index)] = self._score_windows(row, fwd_windows, rev_windows, index)
+                begin += len(index)  # each batch owns its slice of ``out``
 
-        jobs = [(row, begin) for row in range(len(self.models)) for begin in range(0, len(selected), self.batch_size)]
+        step = self.batch_size
+        jobs = [(row, begin, min(begin + step, len(selected)))
+                for row in range(len(self.models)) for begin in range(0, len(selected), step)]
         if self._pool is None:
             for job in jobs:
                 score_batch(*job)
@@ -191,7 +192,52 @@ class EnsembleScorer:
             self._run_in_workers(score_batch, jobs)
         return out.cpu().numpy()
 
-    def _run_in_workers(self, task: Callable[[int, int], None], jobs: list[tuple[int, int]]) -> None:
+    def _score_windows(self, row: int, fwd_windows: torch.Tensor, rev_windows: torch.Tensor | None,
+                       index: torch.Tensor) -> torch.Tensor:
+        """Member ``row``'s strand-averaged probabilities of the windows ``index`` of a chunk's views.
+
+        When the device runs out of memory the windows are scored in two halves (and so on down to one
+        window), and the scorer keeps the smaller batch size for the batches that follow: each window's
+        probability does not depend on the batch it is in, so the results stay those of the full batch.
+        """
+        batch = fwd_windows[index]
+        if rev_windows is not None:
+            # Window n_windows-1-j of the reverse complement holds the reverse complement of window j.
+            batch = torch.cat([batch, rev_windows[len(rev_windows) - 1 - index]])
+        try:
+            probs = self._forward(row, batch)
+        except torch.cuda.OutOfMemoryError:
+            probs = None  # retried below, once the error and the tensors its frames hold are gone
+        if probs is None:
+            del batch
+            if len(index) == 1:
+                raise InputError(
+                    f"the {self.device} device ran out of memory scoring a single window with member "
+                    f"{self.bundle.members[row].name}: free its memory (other processes?) or use --device cpu")
+            self._shrink(len(index))
+            half = len(index) // 2
+            return torch.cat([self._score_windows(row, fwd_windows, rev_windows, part)
+                              for part in (index[:half], index[half:])])
+        if rev_windows is not None:
+            probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
+        return probs
+
+    def _shrink(self, failed: int) -> None:
+        """Halve the batch size below ``failed`` windows (once per size, whichever worker sees it first);
+        warn the first time."""
+        with self._shrinking:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()  # cached blocks of the failed batch would crowd the smaller one
+            if failed // 2 >= self.batch_size:
+                return  # another batch already shrank it this far
+            if not self._warned_memory:
+                self._warned_memory = True
+                log.warning("the %s device ran out of memory at %d windows per batch: continuing with smaller "
+                            "batches (the scores are the same; a smaller --batch-size avoids the retries)",
+                            self.device, self.batch_size)
+            self.batch_size = max(1, failed // 2)
+
+    def _run_in_workers(self, task: Callable[..., None], jobs: list[tuple[int, ...]]) -> None:
         """Run ``task(*job)`` for every job in the worker pool; on any error or interrupt, drop the rest."""
         assert self._pool is not None
         caller_threads = torch.get_num_threads()
@@ -228,6 +274,8 @@ class EnsembleScorer:
         with self._autocast():
             try:
                 states = self.encoders[member](rows_in)
+            except torch.cuda.OutOfMemoryError:
+                raise  # not a compiler failure: the caller retries in smaller batches
             except Exception as exc:  # torch.compile needs a working C++ toolchain; eager always works
                 if self.encoders[member] is self.models[member].encoder:
                     raise

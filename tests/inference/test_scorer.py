@@ -213,3 +213,51 @@ def test_scorer_is_a_context_manager_that_stops_its_workers(bundle, sequence):
         thread.join(timeout=5)
     assert not any(t.is_alive() for t in workers)
     scorer.close()  # a second close is harmless
+
+
+def limit_rows(scorer: EnsembleScorer, most: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make every member's forward raise CUDA's out-of-memory error on more than ``most`` rows; the row
+    counts it was given."""
+    seen: list[int] = []
+
+    def limited(encoder):
+        def forward(rows):
+            seen.append(rows.shape[0])
+            if rows.shape[0] > most:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return encoder(rows)
+        return forward
+
+    monkeypatch.setattr(scorer, "encoders", [limited(e) for e in scorer.encoders])
+    return seen
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_out_of_memory_halves_the_batch_keeps_the_scores_and_warns_once(bundle, sequence, threads, monkeypatch,
+                                                                        caplog):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    settings = dict(device="cpu", precision=Precision.fp32, batch_size=8, threads=threads)
+    expected = EnsembleScorer(bundle, ScorerSettings(**settings)).score_members(ids, ids_rc, WINDOW, STRIDE,
+                                                                               np.arange(10))
+    with EnsembleScorer(bundle, ScorerSettings(**settings)) as scorer:
+        seen = limit_rows(scorer, 4, monkeypatch)  # 2 windows x 2 strands fit, 4 windows do not
+        with caplog.at_level("WARNING", logger="ielmscan.inference.scorer"):
+            got = scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+            again = scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    np.testing.assert_allclose(again, expected, atol=1e-6)
+    # One worker stops at 2 windows (4 rows); with two, a batch padded to the size another had just left may
+    # fail once more.
+    assert scorer.batch_size == 2 if threads == 1 else scorer.batch_size in (1, 2)
+    warnings = [r for r in caplog.records if "ran out of memory" in r.getMessage()]
+    assert len(warnings) == 1 and "8 windows per batch" in warnings[0].getMessage()
+    failed = [rows for rows in seen if rows > 4]
+    assert failed and len(seen) - len(failed) >= 10  # every window scored after the failures
+
+
+def test_out_of_memory_on_a_single_window_is_a_clear_error(bundle, sequence, monkeypatch):
+    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    with EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=4, threads=1)) as scorer:
+        limit_rows(scorer, 0, monkeypatch)
+        with pytest.raises(InputError, match="ran out of memory scoring a single window .*--device cpu"):
+            scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
