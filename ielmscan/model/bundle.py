@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -25,10 +26,12 @@ from ielmscan.model.cascade import CASCADE_FILE, Cascade
 from ielmscan.errors import BundleError
 from ielmscan.io.writers import OutputFolder
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
-                                     DEFAULT_WINDOW, MAX_K)
-from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters
+                                     DEFAULT_WINDOW, MAX_HIDDEN, MAX_INTERMEDIATE, MAX_K, MAX_LAYERS,
+                                     MAX_MANIFEST_BYTES, MAX_PARAMETERS, MAX_POSITIONS)
+from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters, parameter_shapes
+from ielmscan.model.validate import (MANIFEST, Entry, bundle_folder, check_finite, check_tensors, inside, show,
+                                     tensor_header)
 
-MANIFEST = "ensemble.json"
 LAYER2_DIR = "layer2"
 FORMAT = "ielmscan-bundle"
 FORMAT_VERSION = 1
@@ -75,8 +78,7 @@ class Bundle:
         return [p for p in (self.path, *(self.layer2.folders() if self.layer2 is not None else ())) if p is not None]
 
     def max_window(self) -> int:
-        """Longest window every member can take (its k-mers plus [CLS] and [SEP] fit its positions)."""
-        return min(m.config.max_positions - 2 + m.config.k - 1 for m in self.members)
+        return longest_window([m.config for m in self.members])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,19 +143,32 @@ def attach_layer2(layer1: Bundle, layer2: Bundle) -> Bundle:
     return combined
 
 
+def longest_window(configs: list[MemberConfig]) -> int:
+    """Longest window every member can take (its k-mers plus [CLS] and [SEP] fit its positions)."""
+    return min(c.max_positions - 2 + c.k - 1 for c in configs)
+
+
 def check_window(bundle: Bundle, window: int) -> None:
-    if window > bundle.max_window():
-        raise BundleError(f"window {window} does not fit the members' positions: at most {bundle.max_window()} bases")
-    if window < max(bundle.ks):
-        raise BundleError(f"window {window} is shorter than the largest k ({max(bundle.ks)})")
+    _check_window([m.config for m in bundle.members], window)
+
+
+def _check_window(configs: list[MemberConfig], window: int) -> None:
+    if window > longest_window(configs):
+        raise BundleError(f"window {window} does not fit the members' positions: at most {longest_window(configs)} bases")
+    if window < max(c.k for c in configs):
+        raise BundleError(f"window {window} is shorter than the largest k ({max(c.k for c in configs)})")
 
 
 def bundle_files(directory: Path) -> set[str]:
     """The names a bundle folder's ``ensemble.json`` says are the bundle's: its manifest, member files, first
-    stage, calibration and ``layer2``. Anything else in the folder is not the bundle's and is never removed."""
+    stage, calibration and ``layer2``. Anything else in the folder is not the bundle's and is never removed.
+    A manifest that is not a bundle's owns nothing but itself (OutputFolder keeps only plain names)."""
     data = json.loads((directory / MANIFEST).read_text())
-    names = {MANIFEST, *(str(entry["file"]) for entry in data.get("members", []))}
-    if "cascade" in data:
+    if not isinstance(data, dict):
+        return {MANIFEST}
+    members = data.get("members") if isinstance(data.get("members"), list) else []
+    names = {MANIFEST, *(str(entry["file"]) for entry in members if isinstance(entry, dict) and "file" in entry)}
+    if isinstance(data.get("cascade"), dict):
         names.add(str(data["cascade"].get("file", CASCADE_FILE)))
     if "calibration" in data:
         names.add(CALIBRATION_FILE)
@@ -210,7 +225,7 @@ def bundle_checksum(directory: Path) -> str:
     for entry in data["members"]:
         digest.update((directory / entry["file"]).read_bytes())
     if "cascade" in data:
-        digest.update((directory / data["cascade"]["file"]).read_bytes())
+        digest.update((directory / data["cascade"].get("file", CASCADE_FILE)).read_bytes())
     if "calibration" in data:
         digest.update((directory / CALIBRATION_FILE).read_bytes())
     if "layer2" in data:
@@ -219,89 +234,138 @@ def bundle_checksum(directory: Path) -> str:
 
 
 def load_bundle(directory: str | Path) -> Bundle:
-    """Read and validate a bundle; every problem is a one-line BundleError naming the bundle."""
-    directory = Path(directory)
+    """Read and validate a bundle; every problem is a one-line BundleError naming the bundle.
+
+    Every command loads bundles here, so all of them accept and refuse the same ones. The checks (each
+    field of ``ensemble.json``, file names, tensor headers against the configs, finite numbers) run before
+    anything is allocated; docs/security.md lists them.
+    """
+    return _load(Path(directory), nested=False)
+
+
+def _load(directory: Path, nested: bool) -> Bundle:
+    bundle_folder(directory)
     manifest_path = directory / MANIFEST
-    if not directory.is_dir():
-        raise BundleError(f"model bundle {directory}: not a directory")
     if not manifest_path.is_file():
         raise BundleError(f"model bundle {directory}: no {MANIFEST} in it")
     try:
+        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
+            raise BundleError(f"model bundle {directory}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES // 2**20} MB: "
+                              "it is not a bundle manifest")
         data = json.loads(manifest_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError(f"model bundle {directory}: {MANIFEST} is not valid JSON ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise BundleError(f"model bundle {directory}: {MANIFEST} is not valid JSON ({reason})") from None
     try:
-        bundle = _bundle_from_json(data, directory)
+        bundle = _bundle_from_json(data, directory, nested)
         bundle.checksum = bundle_checksum(directory)
     except BundleError:
         raise
     except (KeyError, TypeError, ValueError, OSError, SafetensorError, RuntimeError) as exc:
+        # Only a check missing above gets here: still one line, never a traceback.
         raise BundleError(f"model bundle {directory}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
     return bundle
 
 
-def _bundle_from_json(data: Any, directory: Path) -> Bundle:
+@dataclass
+class _MemberEntry:
+    """A member as ensemble.json declares it, every field checked; its network is not built yet."""
+
+    name: str
+    file: str
+    weight: float
+    config: MemberConfig
+    shapes: dict[str, tuple[int, ...]]
+
+
+def _member_entry(e: Entry) -> _MemberEntry:
+    defaults = MemberConfig(k=1)
+    hidden = e.integer("hidden_size", 1, MAX_HIDDEN, defaults.hidden_size)
+    heads = e.integer("num_heads", 1, hidden, defaults.num_heads)
+    if hidden % heads:
+        raise e.error("num_heads", f"is {heads}: it must divide hidden_size {hidden}")
+    cfg = MemberConfig(
+        k=e.integer("k", 1, MAX_K),
+        hidden_size=hidden,
+        num_layers=e.integer("num_layers", 1, MAX_LAYERS, defaults.num_layers),
+        num_heads=heads,
+        intermediate_size=e.integer("intermediate_size", 1, MAX_INTERMEDIATE, defaults.intermediate_size),
+        max_positions=e.integer("max_positions", 3, MAX_POSITIONS, defaults.max_positions,
+                                note=" (ielmscan's limit on a member's positions)"),
+        dropout=e.number("dropout", 0.0, 1.0, defaults.dropout, open_high=True),
+        head_hidden=e.integer("head_hidden", 1, MAX_HIDDEN, defaults.head_hidden),
+        layer_norm_eps=e.number("layer_norm_eps", 0.0, 1.0, defaults.layer_norm_eps, open_low=True),
+    )
+    shapes = parameter_shapes(cfg)  # nothing allocated yet
+    parameters = sum(math.prod(shape) for shape in shapes.values())
+    if parameters > MAX_PARAMETERS:
+        raise e.error(None, f"declares {parameters:,} parameters: ielmscan loads at most {MAX_PARAMETERS:,} per member")
+    name = e.file_name("name")  # saving writes NAME.safetensors into the bundle folder
+    return _MemberEntry(name, e.file_name("file"), e.number("weight", 0.0), cfg, shapes)
+
+
+def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
     def bad(problem: str) -> BundleError:
         return BundleError(f"model bundle {directory}: {problem}")
 
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise bad(f'{MANIFEST} is not an ielmscan bundle manifest (no "format": "{FORMAT}")')
-    if data.get("format_version") != FORMAT_VERSION:
-        raise bad(f"format version {data.get('format_version')!r} is not supported (this ielmscan reads {FORMAT_VERSION})")
-    entries = data.get("members")
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
+        raise bad(f"format version {show(version)} is not supported (this ielmscan reads {FORMAT_VERSION}): "
+                  "a newer ielmscan may read it")
+    top = Entry(data, directory)
+    # 1. ensemble.json, every field, before any file is opened.
+    entries = top.value("members", [])
     if not isinstance(entries, list) or not entries:
-        raise bad("no members listed")
-    members = []
-    for entry in entries:
-        cfg = MemberConfig.from_dict(entry)
-        name, weight = str(entry["name"]), float(entry["weight"])
-        if weight < 0:
-            raise bad(f"member {name} has a negative weight {weight}")
-        path = directory / entry["file"]
-        if not path.is_file():
-            raise bad(f"member file {entry['file']} is missing")
-        model = EnhancerLM(cfg)
-        try:
-            state = load_file(path)
-        except (SafetensorError, OSError) as exc:
-            raise bad(f"member file {entry['file']} is not a readable safetensors file ({exc})") from None
-        expected = model.state_dict()
-        if set(state) != set(expected):
-            missing = sorted(set(expected) - set(state))[:3]
-            extra = sorted(set(state) - set(expected))[:3]
-            raise bad(f"member file {entry['file']} does not match its config (missing {missing}, unexpected {extra})")
-        for key, tensor in state.items():
-            if tensor.shape != expected[key].shape:
-                raise bad(f"member file {entry['file']}: {key} has shape {tuple(tensor.shape)}, "
-                          f"config says {tuple(expected[key].shape)}")
-        model.load_state_dict(state)
-        members.append(Member(name=name, config=cfg, weight=weight, model=model.eval()))
-    if sum(m.weight for m in members) <= 0:
-        raise bad("member weights sum to zero")
-    threshold = float(data.get("threshold", 0.5))
-    if not 0.0 <= threshold <= 1.0:
-        raise bad(f"threshold {threshold} is outside [0, 1]")
-    bundle = Bundle(
-        members=members,
-        window=int(data.get("window", DEFAULT_WINDOW)),
-        threshold=threshold,
-        provenance=dict(data.get("provenance") or {}),
-        path=directory,
-    )
+        raise top.error("members", "must list at least one member (no members listed)")
+    specs = [_member_entry(Entry(entry, directory, f"members[{i}]")) for i, entry in enumerate(entries)]
+    for attr in ("k", "name", "file"):
+        seen: dict[Any, int] = {}
+        for i, spec in enumerate(specs):
+            value = spec.config.k if attr == "k" else getattr(spec, attr)
+            if value in seen:
+                raise top.error(f"members[{i}].{attr}", f"is {show(value)}, as is members[{seen[value]}].{attr}: "
+                                "each member needs its own" + (" k (one member per k)" if attr == "k" else ""))
+            seen[value] = i
+    if sum(spec.weight for spec in specs) <= 0:
+        raise top.error("members", "all have weight 0: at least one member's weight must be positive")
+    threshold = top.number("threshold", 0.0, 1.0, 0.5)
+    window = top.integer("window", 1, None, DEFAULT_WINDOW)
     try:
-        check_window(bundle, bundle.window)
+        _check_window([spec.config for spec in specs], window)
     except BundleError as exc:
-        raise bad(str(exc)) from None
-    if "cascade" in data:
-        bundle.cascade = Cascade.load(directory, data["cascade"])
-    if "calibration" in data:
-        bundle.calibration = Calibration.load(directory, data["calibration"])
-    if "layer2" in data:
-        if data["layer2"] != LAYER2_DIR:
-            raise bad(f'"layer2" must name the subfolder "{LAYER2_DIR}", not {data["layer2"]!r}')
-        bundle.layer2 = load_bundle(directory / LAYER2_DIR)
-        if bundle.layer2.layer2 is not None or bundle.layer2.window != bundle.window:
-            raise bad("its layer2 bundle must have the same window and no layer2 of its own")
+        raise bad(f"{MANIFEST}: {exc}") from None
+    provenance = top.value("provenance", None)
+    if provenance is not None and not isinstance(provenance, dict):
+        raise top.error("provenance", f"must be a JSON object, not {show(provenance)}")
+    if top.has("layer2"):
+        if nested:
+            raise top.error("layer2", "is not allowed here: a layer2 bundle cannot have a layer2 of its own")
+        if top.value("layer2") != LAYER2_DIR:
+            raise top.error("layer2", f'must name the subfolder "{LAYER2_DIR}", not {show(top.value("layer2"))}')
+    cascade, calibration = top.entry("cascade"), top.entry("calibration")
+    # 2. each member file's header against the member's config, before a tensor is read.
+    paths = [inside(directory, spec.file, "member file") for spec in specs]
+    for spec, path in zip(specs, paths):
+        check_tensors(directory, spec.file, tensor_header(directory, path), spec.shapes)
+    bundle = Bundle(members=[], window=window, threshold=threshold, provenance=dict(provenance or {}), path=directory)
+    # 3. the small parts, then the networks.
+    if cascade is not None:
+        bundle.cascade = Cascade.load(directory, cascade)
+    if calibration is not None:
+        bundle.calibration = Calibration.load(directory, calibration)
+    for spec, path in zip(specs, paths):
+        state = load_file(path)
+        check_finite(directory, spec.file, state)
+        model = EnhancerLM(spec.config)
+        model.load_state_dict(state)
+        bundle.members.append(Member(name=spec.name, config=spec.config, weight=spec.weight, model=model.eval()))
+    if top.has("layer2"):
+        bundle.layer2 = _load(inside(directory, LAYER2_DIR, "layer2 folder", folder=True), nested=True)
+        if bundle.layer2.window != bundle.window:
+            raise bad(f"its layer2 bundle scores {bundle.layer2.window}-bp windows, layer 1 {bundle.window}-bp: "
+                      "they must be the same")
     return bundle
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ielmscan.errors import BundleError
+from ielmscan.model.validate import NUMPY_DTYPES, Entry, check_finite, check_tensors, inside, tensor_header
 
 CALIBRATION_FILE = "calibration.safetensors"
 MIN_WINDOWS = 100  # fewer background windows cannot resolve the p-values calls are made at
@@ -73,27 +74,30 @@ class Calibration:
         save_file({"scores": np.ascontiguousarray(self.scores, dtype=np.float32)}, str(directory / CALIBRATION_FILE))
 
     @classmethod
-    def load(cls, directory: Path, entry: Any) -> Calibration:
-        from safetensors import SafetensorError
+    def load(cls, directory: Path, entry: Entry) -> Calibration:
+        """The distribution from a bundle's ``calibration`` entry and file, every field and tensor checked."""
         from safetensors.numpy import load_file
 
-        if not isinstance(entry, dict):
-            raise BundleError(f"model bundle {directory}: \"calibration\" must be an object")
-        path = directory / CALIBRATION_FILE
-        if entry.get("file", CALIBRATION_FILE) != CALIBRATION_FILE:
-            raise BundleError(f"model bundle {directory}: the calibration file must be {CALIBRATION_FILE}")
-        if not path.is_file():
-            raise BundleError(f"model bundle {directory}: calibration file {CALIBRATION_FILE} is missing")
+        if entry.file_name("file", CALIBRATION_FILE) != CALIBRATION_FILE:
+            raise entry.error("file", f"must be {CALIBRATION_FILE}")
+        source = entry.entry("source")
+        if source is not None and source.has("window"):  # a scan compares its window with it
+            source.integer("window", 1)
+        path = inside(directory, CALIBRATION_FILE, "calibration file")
+        header = tensor_header(directory, path)
+        shape = header["scores"][1] if "scores" in header else ()
+        check_tensors(directory, CALIBRATION_FILE, header, {"scores": shape}, NUMPY_DTYPES)  # the name and dtype
+        if len(shape) != 1:
+            raise BundleError(f"model bundle {directory}: {CALIBRATION_FILE}: scores has shape {shape}: it must be a "
+                              "list of window scores (one dimension)")
+        if entry.has("windows") and entry.integer("windows", 0) != shape[0]:
+            raise entry.error("windows", f"is {entry.value('windows')}, but {CALIBRATION_FILE} holds {shape[0]} scores")
+        scores = load_file(str(path))["scores"]
+        check_finite(directory, CALIBRATION_FILE, {"scores": scores})
         try:
-            scores = load_file(str(path)).get("scores")
-        except (SafetensorError, OSError) as exc:
-            raise BundleError(f"model bundle {directory}: {CALIBRATION_FILE} is not readable ({exc})") from None
-        if scores is None:
-            raise BundleError(f"model bundle {directory}: {CALIBRATION_FILE} holds no scores")
-        try:
-            return cls(scores, dict(entry.get("source") or {}))
+            return cls(scores, source.data if source is not None else {})
         except BundleError as exc:
-            raise BundleError(f"model bundle {directory}: {exc}") from None
+            raise BundleError(f"model bundle {directory}: {CALIBRATION_FILE}: {exc}") from None
 
 
 def benjamini_hochberg(exceeding_counts: np.ndarray, windows: int) -> np.ndarray:

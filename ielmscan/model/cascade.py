@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ielmscan.errors import BundleError
+from ielmscan.model.defaults import MAX_K
+from ielmscan.model.validate import NUMPY_DTYPES, Entry, check_finite, check_tensors, inside, tensor_header
 
 
 CASCADE_FILE = "cascade.safetensors"
@@ -45,14 +46,20 @@ class Cascade:
         save_file({"weights": np.ascontiguousarray(self.weights, dtype=np.float32)}, str(directory / CASCADE_FILE))
 
     @classmethod
-    def load(cls, directory: Path, entry: dict[str, Any]) -> Cascade:
+    def load(cls, directory: Path, entry: Entry) -> Cascade:
+        """The first stage from a bundle's ``cascade`` entry and its file, every field and tensor checked."""
         from safetensors.numpy import load_file
 
-        path = directory / str(entry.get("file", CASCADE_FILE))
-        if not path.is_file():
-            raise BundleError(f"model bundle {directory}: cascade file {path.name} is missing")
-        weights = load_file(str(path)).get("weights")
-        ks = [int(k) for k in entry["ks"]]
-        if weights is None or weights.shape != (len(ks), 4 ** max(ks)):
-            raise BundleError(f"model bundle {directory}: cascade weights do not match ks {ks}")
-        return cls(ks, weights, float(entry["bias"]), float(entry["threshold"]), dict(entry.get("calibration", {})))
+        name = entry.file_name("file", CASCADE_FILE, suffix=".safetensors")
+        ks = entry.integers("ks", 1, MAX_K)
+        bias, threshold = entry.number("bias"), entry.number("threshold")  # a logit: any finite number
+        calibration = entry.entry("calibration")
+        for key in ("target_recall", "training_recall", "training_pass_fraction"):  # what `model info` shows
+            if calibration is not None and calibration.has(key):
+                calibration.number(key, 0.0, 1.0)
+        path = inside(directory, name, "cascade file")
+        check_tensors(directory, name, tensor_header(directory, path), {"weights": (len(ks), 4 ** max(ks))},
+                      NUMPY_DTYPES)
+        weights = load_file(str(path))["weights"].astype(np.float32)
+        check_finite(directory, name, {"weights": weights})
+        return cls(ks, weights, bias, threshold, calibration.data if calibration is not None else {})

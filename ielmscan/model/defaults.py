@@ -1,4 +1,5 @@
-"""The shape of a new bundle when nothing else is said: the shipped default model's.
+"""The shape of a new bundle when nothing else is said (the shipped default model's), and the limits on any
+bundle's shape that loading enforces.
 
 Kept free of torch so that the command line can show these defaults in ``--help`` without loading it.
 """
@@ -11,3 +12,13 @@ DEFAULT_HIDDEN = 64
 DEFAULT_HEADS = 4
 DEFAULT_MAX_POSITIONS = 256  # tokens, [CLS] and [SEP] included
 MAX_K = 8  # 4**8 k-mers: a vocabulary of 65,541 tokens
+
+# Limits on what a bundle's ensemble.json may declare, checked before anything is allocated, so a mistyped
+# or hostile bundle costs an error line, not gigabytes (docs/security.md). Generous (DNABERT-base, 12 layers
+# of 768 with 512 positions, fits with room) but bounded.
+MAX_HIDDEN = 4096  # hidden_size and head_hidden
+MAX_LAYERS = 48
+MAX_INTERMEDIATE = 16384
+MAX_POSITIONS = 8192  # tokens of the longest window
+MAX_PARAMETERS = 1_000_000_000  # per member: 4 GB of float32
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024  # ensemble.json; a real one is a few kB

@@ -221,6 +221,39 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def parameter_shapes(cfg: MemberConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of every tensor of a member's state dict, without building it.
+
+    A bundle's safetensors header is checked against these before the network is allocated. Written out
+    rather than read off a network on the meta device, whose first use costs seconds of start-up; a test
+    holds it equal to ``EnhancerLM(cfg).state_dict()``.
+    """
+    h = cfg.hidden_size
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def linear(name: str, n_in: int, n_out: int) -> None:
+        shapes.update({f"{name}.weight": (n_out, n_in), f"{name}.bias": (n_out,)})
+
+    def norm(name: str) -> None:
+        shapes.update({f"{name}.weight": (h,), f"{name}.bias": (h,)})
+
+    shapes["encoder.embeddings.word.weight"] = (cfg.vocab_size, h)
+    shapes["encoder.embeddings.position.weight"] = (cfg.max_positions, h)
+    shapes["encoder.embeddings.token_type.weight"] = (2, h)
+    norm("encoder.embeddings.norm")
+    for i in range(cfg.num_layers):
+        layer = f"encoder.layers.{i}"
+        for name in ("query", "key", "value", "output"):
+            linear(f"{layer}.attention.{name}", h, h)
+        norm(f"{layer}.attention_norm")
+        linear(f"{layer}.intermediate", h, cfg.intermediate_size)
+        linear(f"{layer}.output", cfg.intermediate_size, h)
+        norm(f"{layer}.output_norm")
+    linear("head_dense", h, cfg.head_hidden)
+    linear("head_out", cfg.head_hidden, 1)
+    return shapes
+
+
 def forward_flops(cfg: MemberConfig, tokens: int) -> float:
     """Multiply-add FLOPs (2 per MAC) of one member's forward pass over a sequence of ``tokens``."""
     h, f, layers = cfg.hidden_size, cfg.intermediate_size, cfg.num_layers

@@ -84,5 +84,5 @@ def test_a_bundle_stores_and_reloads_its_calibration(tmp_path):
     manifest = json.loads((tmp_path / "b" / "ensemble.json").read_text())
     manifest["calibration"] = "scores"
     (tmp_path / "b" / "ensemble.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="must be an object"):
+    with pytest.raises(BundleError, match="calibration must be a JSON object"):
         load_bundle(tmp_path / "b")

@@ -8,6 +8,7 @@ from ielmscan.errors import BundleError
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids
 from ielmscan.learn.baselines import kmer_spectrum
 from ielmscan.model.cascade import Cascade
+from ielmscan.model.validate import Entry
 
 
 def test_scores_equal_the_linear_model_on_each_windows_kmer_spectrum(tmp_path):
@@ -25,8 +26,8 @@ def test_scores_equal_the_linear_model_on_each_windows_kmer_spectrum(tmp_path):
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
     cascade.save(tmp_path)
-    again = Cascade.load(tmp_path, cascade.to_json())
+    again = Cascade.load(tmp_path, Entry(cascade.to_json(), tmp_path, "cascade"))
     np.testing.assert_array_equal(again.weights, weights)
     assert (again.ks, again.bias, again.threshold) == (ks, 0.25, 0.0)
-    with pytest.raises(BundleError, match="do not match"):
-        Cascade.load(tmp_path, {**cascade.to_json(), "ks": [1, 2, 3]})
+    with pytest.raises(BundleError, match=r"weights has shape \(2, 16\), config says \(3, 64\)"):
+        Cascade.load(tmp_path, Entry({**cascade.to_json(), "ks": [1, 2, 3]}, tmp_path, "cascade"))
