@@ -48,16 +48,17 @@ class WindowGrid:
             starts = np.append(starts, length - self.window)
         return starts
 
-    def overlapping(self, start: int, end: int) -> range:
-        """Indices j of the windows that overlap ``[start, end)`` (0-based, half-open, ``start < end``).
+    def overlapping(self, start: int, end: int) -> np.ndarray:
+        """Starts of the windows that overlap ``[start, end)`` (0-based, half-open, ``start < end``; int64).
 
-        The grid is taken as extending past both ends of the stretch: j may be negative and window j may end
-        beyond the stretch, so that a caller (variant scoring) sees which covering windows would stick out.
+        The grid is taken as extending past both ends of the stretch: a start may be negative and a window
+        may end beyond the stretch, so that a caller (variant scoring) sees which covering windows stick out.
         """
         if end <= start:
             raise ValueError(f"need start < end, got [{start}, {end})")
-        # First: the smallest j with j*stride + window > start; last: the largest j with j*stride < end.
-        return range((start - self.window) // self.stride + 1, (end - 1) // self.stride + 1)
+        # Window j overlaps when j*stride + window > start and j*stride < end.
+        first, last = (start - self.window) // self.stride + 1, (end - 1) // self.stride
+        return np.arange(first, last + 1, dtype=np.int64) * self.stride
 
     def windows_within(self, bases: int) -> int:
         """Windows per piece of ``bases`` bases, at least one (the chunk size of a scan, in windows)."""

@@ -38,12 +38,13 @@ def test_covering_starts_add_one_window_flush_with_the_end() -> None:
 
 def test_overlapping_windows_are_exactly_those_sharing_a_base_with_the_interval() -> None:
     grid = WindowGrid(200, 50)
-    assert list(grid.overlapping(999, 1040)) == [16, 17, 18, 19, 20]  # starts 800 ... 1000
-    assert list(grid.overlapping(1000, 1001)) == [17, 18, 19, 20]  # [800, 1000) ends just before base 1000
-    assert list(grid.overlapping(0, 1)) == [-3, -2, -1, 0]  # the grid extended before the stretch
+    assert grid.overlapping(999, 1040).tolist() == [800, 850, 900, 950, 1000]
+    assert grid.overlapping(1000, 1001).tolist() == [850, 900, 950, 1000]  # [800, 1000) ends just before
+    assert grid.overlapping(0, 1).tolist() == [-150, -100, -50, 0]  # the grid extended before the stretch
     for start, end in [(0, 1), (37, 38), (150, 420), (999, 1000)]:
-        brute = [j for j in range(-10, 40) if j * 50 < end and j * 50 + 200 > start]
-        assert list(grid.overlapping(start, end)) == brute
+        brute = [s for s in range(-500, 2000, 50) if s < end and s + 200 > start]
+        assert grid.overlapping(start, end).tolist() == brute
+    assert WindowGrid(5, 1).overlapping(10, 12).tolist() == [6, 7, 8, 9, 10, 11]
     with pytest.raises(ValueError):
         grid.overlapping(5, 5)
 
