@@ -32,6 +32,23 @@ def random_bundle(directory: Path, ks: tuple[int, ...] = (3, 4), hidden: int = 3
     return bundle
 
 
+def full_bundle(directory: Path) -> Bundle:
+    """A random bundle (k = 3, 4) with every optional part: a first stage, a calibration and a layer2 (k = 5)."""
+    import tempfile
+
+    from ielmscan.model.bundle import attach_layer2
+    from ielmscan.model.calibration import Calibration
+    from ielmscan.model.cascade import Cascade
+
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as parts:
+        bundle = attach_layer2(random_bundle(Path(parts) / "l1"), random_bundle(Path(parts) / "l2", ks=(5,), hidden=16))
+    bundle.cascade = Cascade([1, 2], rng.normal(size=(2, 16)).astype(np.float32), 0.1, 0.0, {"training_recall": 0.99})
+    bundle.calibration = Calibration(rng.uniform(size=200).astype(np.float32), {"genome": "random", "window": 200})
+    save_bundle(bundle, directory)
+    return bundle
+
+
 def gc_probability(gc: np.ndarray | float) -> np.ndarray:
     """The GC bundle's probability for a window with GC fraction ``gc``."""
     gc = np.asarray(gc, dtype=np.float64)

@@ -1,13 +1,17 @@
 import json
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
+import ielmscan.model.bundle as bundle_module
 from ielmscan.errors import BundleError, OutputError
 from ielmscan.model.bundle import MANIFEST, describe, load_bundle, new_bundle, save_bundle
 
-from tests.bundles import random_bundle
+from tests.bundles import full_bundle, random_bundle
 
 
 def test_save_and_load_give_identical_scores(tmp_path):
@@ -159,3 +163,239 @@ def test_layer2_travels_inside_the_bundle_and_counts_in_its_checksum(tmp_path):
     (tmp_path / "both" / "layer2" / "k4.safetensors").unlink()
     with pytest.raises(BundleError, match="k4.safetensors is missing"):
         load_bundle(tmp_path / "both")
+
+
+# --- What load_bundle validates (docs/security.md): one check at load, so every command refuses alike. ---
+
+@pytest.fixture(scope="module")
+def full_dir(tmp_path_factory):
+    """A saved bundle with every part: members k = 3, 4, a first stage, a calibration and a layer2 (k = 5)."""
+    directory = tmp_path_factory.mktemp("full") / "b"
+    full_bundle(directory)
+    return directory
+
+
+@pytest.fixture
+def full(full_dir, tmp_path):
+    """A fresh copy of the full bundle for a test to spoil."""
+    shutil.copytree(full_dir, tmp_path / "b")
+    return tmp_path / "b"
+
+
+def _spoil_tensor(path, name, value):
+    state = load_file(path)
+    state[name] = state[name].clone()
+    state[name].view(-1)[0] = value
+    save_file(state, path)
+
+
+def test_the_full_bundle_loads_with_every_part(full):
+    bundle = load_bundle(full)
+    assert bundle.ks == [3, 4] and bundle.layer2.ks == [5]
+    assert bundle.cascade.ks == [1, 2] and bundle.calibration.windows == 200
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("file, tensor", [
+    ("k3.safetensors", "encoder.embeddings.word.weight"),
+    ("k4.safetensors", "head_out.bias"),
+    ("layer2/k5.safetensors", "encoder.layers.0.attention.query.weight"),
+    ("cascade.safetensors", "weights"),
+    ("calibration.safetensors", "scores"),
+])
+def test_non_finite_numbers_in_any_tensor_are_refused_naming_file_and_tensor(full, file, tensor, value):
+    _spoil_tensor(full / file, tensor, value)
+    with pytest.raises(BundleError) as err:
+        load_bundle(full)
+    message = str(err.value)
+    assert Path(file).name in message and tensor in message and "NaN or infinite" in message, message
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("field", ["members[1].weight", "threshold", "cascade.threshold", "cascade.bias"])
+def test_non_finite_numbers_in_ensemble_json_are_refused_naming_the_field(full, field, text):
+    # Python's JSON reads NaN and Infinity; a NaN weight made every score NaN and a scan "skip" every window.
+    raw = (full / MANIFEST).read_text()
+    data = json.loads(raw)
+    target = {"members[1].weight": (data["members"][1], "weight"), "threshold": (data, "threshold"),
+              "cascade.threshold": (data["cascade"], "threshold"), "cascade.bias": (data["cascade"], "bias")}[field]
+    target[0][target[1]] = "@@"
+    (full / MANIFEST).write_text(json.dumps(data).replace('"@@"', text))
+    with pytest.raises(BundleError, match=re.escape(f"ensemble.json: {field} must be a finite number")):
+        load_bundle(full)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["members"][1].update(k=3), r"members\[1\].k is 3, as is members\[0\].k: .*one member per k"),
+    (lambda m: m["members"].append("k5"), r"members\[2\] must be a JSON object, not 'k5'"),
+    (lambda m: m.update(members={"k3": {}}), r"members must list at least one member"),
+    (lambda m: m.update(cascade="cascade.safetensors"), r"cascade must be a JSON object"),
+    (lambda m: m.update(cascade=[1, 2]), r"cascade must be a JSON object, not a list"),
+    (lambda m: m["cascade"].update(ks="12"), r"cascade.ks must be a list of distinct whole numbers in \[1, 8\]"),
+    (lambda m: m["cascade"].update(ks=[1, 2, 3]), r"weights has shape \(2, 16\), config says \(3, 64\)"),
+    (lambda m: m["cascade"]["calibration"].update(training_recall="high"), r"cascade.calibration.training_recall"),
+    (lambda m: m.update(calibration=[]), r"calibration must be a JSON object"),
+    (lambda m: m["calibration"].update(windows=5), r"calibration.windows is 5, but calibration.safetensors holds 200"),
+    (lambda m: m["calibration"]["source"].update(window="200"), r"calibration.source.window must be a whole number"),
+    (lambda m: m["members"][0].update(k=9), r"members\[0\].k is 9: it must be in \[1, 8\]"),
+    (lambda m: m["members"][0].update(k="3"), r"members\[0\].k must be a whole number"),
+    (lambda m: m["members"][0].update(k=True), r"members\[0\].k must be a whole number"),
+    (lambda m: m["members"][0].pop("k"), r"members\[0\].k is missing"),
+    (lambda m: m["members"][0].update(num_heads=5), r"members\[0\].num_heads is 5: it must divide hidden_size 32"),
+    (lambda m: m["members"][0].update(num_layers=0), r"members\[0\].num_layers is 0"),
+    (lambda m: m["members"][0].update(dropout=1.0), r"members\[0\].dropout is 1"),
+    (lambda m: m["members"][0].update(weight=-1), r"members\[0\].weight is -1: it must be >= 0"),
+    (lambda m: [e.update(weight=0) for e in m["members"]], r"members all have weight 0"),
+    (lambda m: m["members"][1].update(name="k3"), r"members\[1\].name is 'k3', as is members\[0\].name"),
+    (lambda m: m["members"][1].update(file="k3.safetensors"), r"members\[1\].file is 'k3.safetensors', as is"),
+    (lambda m: m["members"][0].update(name="../k3"), r"members\[0\].name '../k3' must be a plain file name"),
+    (lambda m: m.update(threshold=1.5), r"threshold is 1.5: it must be in \[0, 1\]"),
+    (lambda m: m.update(threshold="0.5"), r"threshold must be a finite number in \[0, 1\], not '0.5'"),
+    (lambda m: m.update(window=2.5), r"window must be a whole number"),
+    (lambda m: m.update(provenance=["me"]), r"provenance must be a JSON object"),
+    (lambda m: m.update(layer2="../other"), r'layer2 must name the subfolder "layer2"'),
+    (lambda m: m.update(format_version=True), r"format version true is not supported"),
+    (lambda m: m.update(format_version="1"), r"format version '1' is not supported"),
+])
+def test_every_field_of_ensemble_json_is_checked_in_one_line(full, change, message):
+    _edit(full, change)
+    with pytest.raises(BundleError, match=message) as err:
+        load_bundle(full)
+    assert str(full) in str(err.value) and "\n" not in str(err.value)
+
+
+class _Never:
+    """Stands in for what must not run: building a network, reading tensors."""
+
+    def __init__(self, *args, **kwargs):
+        raise AssertionError("called before the bundle was checked")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["members"][0].update(max_positions=100_000_000),
+     r"members\[0\].max_positions is 100000000: it must be in \[3, 8192\]"),
+    (lambda m: m["members"][0].update(hidden_size=4096, num_layers=48, intermediate_size=16384),
+     r"members\[0\] declares [\d,]+ parameters: ielmscan loads at most 1,000,000,000 per member"),
+])
+def test_a_huge_config_is_refused_before_anything_is_allocated_or_read(full, monkeypatch, change, message):
+    # max_positions 1e8 used to cost 12.7 GB and most of a minute before the error.
+    monkeypatch.setattr(bundle_module, "EnhancerLM", _Never)
+    monkeypatch.setattr(bundle_module, "load_file", _Never)
+    monkeypatch.setattr(bundle_module, "tensor_header", _Never)
+    _edit(full, change)
+    with pytest.raises(BundleError, match=message):
+        load_bundle(full)
+
+
+def test_tensor_shapes_are_checked_against_the_config_before_the_network_is_built(full, monkeypatch):
+    monkeypatch.setattr(bundle_module, "EnhancerLM", _Never)
+    monkeypatch.setattr(bundle_module, "load_file", _Never)
+    _edit(full, lambda m: m["members"][1].update(max_positions=300))
+    with pytest.raises(BundleError, match=r"k4.safetensors: encoder.embeddings.position.weight has shape "
+                                          r"\(256, 32\), config says \(300, 32\)"):
+        load_bundle(full)
+
+
+def test_integer_tensors_are_refused(full):
+    state = load_file(full / "k3.safetensors")
+    state["head_out.bias"] = torch.zeros(1, dtype=torch.int64)
+    save_file(state, full / "k3.safetensors")
+    with pytest.raises(BundleError, match="k3.safetensors: tensor head_out.bias is I64"):
+        load_bundle(full)
+
+
+@pytest.mark.parametrize("name", ["../b2/k3.safetensors", "/tmp/k3.safetensors", "sub/k3.safetensors"])
+def test_member_files_must_be_plain_names_in_the_bundle_folder(full, name):
+    _edit(full, lambda m: m["members"][0].update(file=name))
+    with pytest.raises(BundleError, match=re.escape(f"members[0].file '{name}' must be a plain file name")):
+        load_bundle(full)
+
+
+def test_files_linked_from_outside_the_bundle_are_refused_links_inside_are_fine(full, tmp_path):
+    (full / "k3.safetensors").rename(full / "weights.safetensors")
+    (full / "k3.safetensors").symlink_to("weights.safetensors")
+    assert load_bundle(full).ks == [3, 4]
+    shutil.copy(full / "k4.safetensors", tmp_path / "elsewhere.safetensors")
+    (full / "k4.safetensors").unlink()
+    (full / "k4.safetensors").symlink_to(tmp_path / "elsewhere.safetensors")
+    with pytest.raises(BundleError, match="member file k4.safetensors is a link to .*, outside the bundle folder"):
+        load_bundle(full)
+    (full / "k4.safetensors").unlink()
+    (full / "k4.safetensors").symlink_to("k4.safetensors")
+    with pytest.raises(BundleError, match="member file k4.safetensors is a symlink loop"):
+        load_bundle(full)
+
+
+def test_a_layer2_linked_to_its_own_bundle_is_one_short_line(full):
+    # It used to recurse forty times and name layer2/layer2/... in the message.
+    shutil.rmtree(full / "layer2")
+    (full / "layer2").symlink_to(".")
+    with pytest.raises(BundleError, match="layer2 folder layer2 is a link to the bundle folder itself") as err:
+        load_bundle(full)
+    assert "layer2/layer2" not in str(err.value)
+
+
+def test_a_layer2_may_not_have_a_layer2_of_its_own(full):
+    shutil.copytree(full / "layer2", full / "layer2" / "layer2")
+    _edit(full / "layer2", lambda m: m.update(layer2="layer2"))
+    with pytest.raises(BundleError, match=r"b/layer2: ensemble.json: layer2 is not allowed here"):
+        load_bundle(full)
+
+
+class _Trap:
+    """Unpickling this creates a file: if the file never appears, nothing was unpickled."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.mark.parametrize("file", ["k3.safetensors", "k3.bin", "k3.pt"])
+def test_pickles_given_as_weights_are_refused_and_never_unpickled(full, tmp_path, file):
+    trap = tmp_path / "unpickled"
+    torch.save({"encoder.embeddings.word.weight": _Trap(trap)}, full / file)
+    _edit(full, lambda m: m["members"][0].update(file=file))
+    with pytest.raises(BundleError, match=f"{re.escape(file)} is not a readable safetensors file"):
+        load_bundle(full)
+    assert not trap.exists()
+
+
+def test_a_truncated_member_file_is_refused(full):
+    data = (full / "k4.safetensors").read_bytes()
+    (full / "k4.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(BundleError, match="k4.safetensors is not a readable safetensors file"):
+        load_bundle(full)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[1, 2]", "not an ielmscan bundle manifest"),
+    ('"ielmscan-bundle"', "not an ielmscan bundle manifest"),
+    ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+    ("\xff\xfe", "not valid JSON"),
+])
+def test_a_manifest_that_is_not_a_json_object_is_one_line(full, text, message):
+    (full / MANIFEST).write_bytes(text.encode("latin-1"))
+    with pytest.raises(BundleError, match=message):
+        load_bundle(full)
+
+
+def test_nothing_in_the_project_can_unpickle_a_file():
+    # Bundles are read as JSON and safetensors only; a pickle loader anywhere would be a way to run code.
+    root = Path(__file__).resolve().parents[2]
+    loaders = re.compile(r"\b(pickle|dill|joblib|cloudpickle)\.loads?\(|allow_pickle\s*=\s*True|\btorch\.load\(")
+    found = []
+    for path in [*(root / "ielmscan").rglob("*.py"), *(root / "kernels").rglob("*.py"), *(root / "benchmarks").rglob("*.py")]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if loaders.search(line) and "weights_only=True" not in line:
+                found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    assert found == []
+
+
+def test_bundle_files_of_an_odd_manifest_own_only_the_manifest(tmp_path):
+    from ielmscan.model.bundle import bundle_files
+
+    for text in ("[1]", '{"members": "k3", "cascade": 5}', '{"members": [5, {"name": "k3"}]}'):
+        (tmp_path / MANIFEST).write_text(text)
+        assert bundle_files(tmp_path) == {MANIFEST}

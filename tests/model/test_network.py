@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters, forward_flops
+from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters, forward_flops, parameter_shapes
 from ielmscan.model.tokens import CLS_ID, PAD_ID, SEP_ID
 
 
@@ -64,6 +64,16 @@ def test_config_round_trips_through_dict_and_ignores_bundle_keys():
     assert MemberConfig.from_dict({**cfg.to_dict(), "name": "k5", "weight": 0.3}) == cfg
     assert cfg.vocab_size == 5 + 4**5
     assert cfg.tokens_per_window(200) == 198
+
+
+@pytest.mark.parametrize("cfg", [
+    MemberConfig(k=1, hidden_size=4, num_layers=1, num_heads=1, intermediate_size=4, head_hidden=3),
+    MemberConfig(k=3, hidden_size=32, num_layers=3, num_heads=4, intermediate_size=48, max_positions=40),
+    MemberConfig(k=6, hidden_size=64, num_layers=1, num_heads=4, intermediate_size=256),
+])
+def test_parameter_shapes_are_the_networks_without_building_it(cfg):
+    # A bundle's tensors are checked against these before the network is allocated.
+    assert parameter_shapes(cfg) == {name: tuple(t.shape) for name, t in EnhancerLM(cfg).state_dict().items()}
 
 
 def test_parameter_and_flop_counts_grow_with_depth():
