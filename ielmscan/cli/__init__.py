@@ -2,8 +2,8 @@
 
 ``ielmscan genome.fa ...`` is shorthand for ``ielmscan scan genome.fa ...``. The commands live in
 ``scan`` (scan), ``learn`` (train, pretrain, predict), ``evaluate``, ``model`` (model init, info, combine,
-cascade, calibrate) and ``dataset`` (dataset build, audit); importing them registers them on the shared app,
-scan first so that ``--help`` lists it first.
+cascade, calibrate), ``dataset`` (dataset build, audit) and ``dnabert`` (import-dnabert); importing them
+registers them on the shared app, scan first so that ``--help`` lists it first.
 Nothing heavy (torch, numba) is imported here, so ``ielmscan --help`` answers at once.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from ielmscan.cli import evaluate as _evaluate  # noqa: F401
 from ielmscan.cli import model as _model  # noqa: F401
 from ielmscan.cli import dataset as _dataset  # noqa: F401
 from ielmscan.cli import variants as _variants  # noqa: F401
+from ielmscan.cli import dnabert as _dnabert  # noqa: F401
 from ielmscan.cli.common import app
 
 __all__ = ["app", "main"]
