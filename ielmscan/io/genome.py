@@ -9,18 +9,21 @@ from __future__ import annotations
 import contextlib
 import gzip
 import hashlib
+import logging
 import os
 import re
 import secrets
+import stat
 import struct
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pysam
 
 from ielmscan.errors import GenomeError
 from ielmscan.io.capture import captured_stderr as _captured_stderr  # its home is io/capture.py
+from ielmscan.io.faidx import FaiRecord, IndexMismatch, Malformed, check_index, open_source, read_fai
 from ielmscan.io.paths import can_create_files as _can_create_files
 
 __all__ = ["Genome", "default_index_cache_dir"]
@@ -29,15 +32,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 _WHITESPACE = b" \t\r\n"
 # htslib's warning (fai_insert_index) for a record whose name it has already indexed.
 _DUPLICATE_WARNING = re.compile(r'Ignoring duplicate sequence "(.*)" at byte offset \d+')
-
-
-@dataclass(frozen=True)
-class _FaiRecord:
-    name: str
-    length: int
-    offset: int  # byte offset of the first base (uncompressed for bgzip)
-    line_bases: int
-    line_width: int  # bytes per line including the terminator (\n or \r\n)
+logger = logging.getLogger(__name__)
 
 
 def default_index_cache_dir() -> Path:
@@ -56,7 +51,7 @@ class Genome:
         self,
         path: Path,
         fasta: pysam.FastaFile,
-        records: list[_FaiRecord],
+        records: list[FaiRecord],
         fai_path: Path,
         gzi_path: Path | None,
     ) -> None:
@@ -76,11 +71,12 @@ class Genome:
 
         The index is written next to the FASTA when that folder accepts new files, otherwise into
         ``index_cache_dir`` (default :func:`default_index_cache_dir`), in a subfolder keyed by the
-        FASTA's absolute path, size and modification time.
+        FASTA's absolute path, size and modification time. An index found on disk is used only if it
+        describes the file (:func:`ielmscan.io.faidx.check_index`); otherwise it is rebuilt.
         """
         path = Path(path)
         compressed = _check_fasta_file(path)
-        fai, gzi = _find_or_build_index(path, compressed, index_cache_dir)
+        fai, gzi, records = _find_or_build_index(path, compressed, index_cache_dir)
         error: Exception | None = None
         with _captured_stderr() as log:
             try:
@@ -93,11 +89,6 @@ class Genome:
                 error = exc
         if error is not None:
             raise GenomeError(f"cannot open FASTA {path}: {_one_line(str(error), log.text)}") from error
-        try:
-            records = _read_fai(fai, path)
-        except BaseException:
-            fasta.close()
-            raise
         return cls(path, fasta, records, fai, gzi)
 
     # -- access -------------------------------------------------------------------------------
@@ -125,17 +116,24 @@ class Genome:
         if self._fasta is None:
             raise ValueError(f"genome {self.path} is closed")
         try:
-            seq = self._fasta.fetch(reference=chrom, start=start, end=end)
+            with _quiet_htslib():
+                seq = self._fasta.fetch(reference=chrom, start=start, end=end)
+        except UnicodeDecodeError:
+            raise GenomeError(
+                f"{chrom}:[{start}, {end}) of {self.path} holds a byte that is not ASCII: sequence lines hold "
+                "bases only"
+            ) from None
         except (OSError, ValueError) as exc:
             raise GenomeError(
-                f"cannot read {chrom}:[{start}, {end}) from {self.path}: {_one_line(str(exc))}"
+                f"cannot read {chrom}:[{start}, {end}) from {self.path}: the file changed or was cut short "
+                f"while it was read ({_one_line(str(exc))})"
             ) from exc
         data = seq.encode("ascii", errors="replace")
         if len(data) != end - start:
-            # A truncated or changed file: htslib returns what it could read.
+            # The file changed after it was opened and checked: htslib returns what it could read.
             raise GenomeError(
                 f"read {len(data)} bases instead of {end - start} at {chrom}:[{start}, {end}) from "
-                f"{self.path}: the file is truncated or changed after indexing (delete {self.fai_path})"
+                f"{self.path}: the file changed or was cut short while it was read"
             )
         return data
 
@@ -167,11 +165,18 @@ class Genome:
 
 def _check_fasta_file(path: Path) -> bool:
     """Raise GenomeError unless ``path`` looks like a plain or bgzip FASTA; return True for bgzip."""
+    if str(path) == "-":
+        raise GenomeError(_needs_a_file("standard input ('-')"))
     if not path.exists():
         raise GenomeError(f"FASTA file {path} does not exist")
     if path.is_dir():
         raise GenomeError(f"FASTA path {path} is a directory: give the FASTA file inside it")
     try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            # Checked before reading anything: a pipe read here would lose what it held.
+            kind = "a pipe" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a terminal or device"
+            raise GenomeError(_needs_a_file(f"{path} ({kind})"))
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(65536)
@@ -197,6 +202,11 @@ def _check_fasta_file(path: Path) -> bool:
             "expected '>' starting a header line"
         )
     return compressed
+
+
+def _needs_a_file(what: str) -> str:
+    return (f"FASTA from {what}: a genome is read by random access through an index, which needs a file; "
+            "save it first (e.g. `cat > genome.fa`, or `bgzip -c > genome.fa.gz`) and give that file")
 
 
 def _is_bgzf_header(head: bytes) -> bool:
@@ -244,22 +254,29 @@ def _first_content_byte_bgzf(path: Path) -> bytes | None:
 
 def _find_or_build_index(
     path: Path, compressed: bool, cache_dir: Path | None
-) -> tuple[Path, Path | None]:
-    """Return usable (fai, gzi) paths, building them next to the FASTA or in the cache."""
+) -> tuple[Path, Path | None, list[FaiRecord]]:
+    """Return (fai, gzi, records) of an index that describes ``path``, built next to it or in the cache."""
     fai = path.with_name(path.name + ".fai")
     gzi = path.with_name(path.name + ".gzi") if compressed else None
-    fasta_mtime = path.stat().st_mtime_ns
-    if _is_fresh(fai, fasta_mtime) and (gzi is None or _is_fresh(gzi, fasta_mtime)):
-        return fai, gzi
+    found = _checked_index(path, fai, gzi)
+    if isinstance(found, list):
+        return fai, gzi, found
     if _can_create_files(path.parent):
-        _build_index(path, fai, gzi)
-        return fai, gzi
+        records = _build_index(path, fai, gzi)
+        if found:
+            logger.warning("FASTA index %s did not match %s (%s): rebuilt it", _named(fai, gzi), path, found)
+        return fai, gzi, records
     # The FASTA's folder is read-only (shared reference data): index into a private cache instead.
     folder = (cache_dir if cache_dir is not None else default_index_cache_dir()) / _cache_key(path)
+    if found:
+        logger.warning("FASTA index %s does not match %s (%s) and its folder is read-only: using an index in "
+                       "%s (`samtools faidx %s` by someone who may write there fixes it)", _named(fai, gzi), path,
+                       found, folder, path)
     cfai = folder / (path.name + ".fai")
     cgzi = folder / (path.name + ".gzi") if compressed else None
-    if cfai.is_file() and (cgzi is None or cgzi.is_file()):
-        return cfai, cgzi
+    cached = _checked_index(path, cfai, cgzi)
+    if isinstance(cached, list):
+        return cfai, cgzi, cached
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -267,8 +284,30 @@ def _find_or_build_index(
             f"cannot index FASTA {path}: its folder is not writable and the index cache folder "
             f"{folder} cannot be created ({exc.strerror}); pass a writable index cache folder"
         ) from exc
-    _build_index(path, cfai, cgzi)
-    return cfai, cgzi
+    return cfai, cgzi, _build_index(path, cfai, cgzi)
+
+
+def _named(fai: Path, gzi: Path | None) -> str:
+    return f"{fai} (with {gzi.name})" if gzi is not None else str(fai)
+
+
+def _checked_index(path: Path, fai: Path, gzi: Path | None) -> list[FaiRecord] | str:
+    """The records of an existing index that describes ``path``; else why not ('' if missing or older).
+
+    Never trusted on its time alone: ``cp -p``, ``tar`` and ``rsync -a`` give a new FASTA an old time.
+    """
+    fasta_mtime = path.stat().st_mtime_ns
+    if not (_is_fresh(fai, fasta_mtime) and (gzi is None or _is_fresh(gzi, fasta_mtime))):
+        return ""
+    try:
+        records = read_fai(fai)
+        with contextlib.closing(open_source(path, gzi, full=False)) as source:
+            check_index(records, source, full=False)
+    except IndexMismatch as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"cannot read it: {exc.strerror or exc}"
+    return records
 
 
 def _is_fresh(index: Path, fasta_mtime_ns: int) -> bool:
@@ -285,11 +324,11 @@ def _cache_key(path: Path) -> str:
     return hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
-def _build_index(fasta: Path, fai: Path, gzi: Path | None) -> None:
-    """Run ``samtools faidx`` into temporary names, then rename, so concurrent jobs never see half an index.
+def _build_index(fasta: Path, fai: Path, gzi: Path | None) -> list[FaiRecord]:
+    """Run ``samtools faidx`` into temporary names, check the file against the result, then rename.
 
-    On any error (duplicate names included) the temporary files are removed and nothing is renamed,
-    so the next open builds the index again and reports the same error.
+    Concurrent jobs never see half an index. On any error (duplicate names or a malformed line included)
+    the temporary files are removed and nothing is renamed, so the next open reports the same error.
     """
     tag = f".tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp_fai = fai.with_name("." + fai.name + tag)
@@ -312,9 +351,8 @@ def _build_index(fasta: Path, fai: Path, gzi: Path | None) -> None:
                 f"FASTA {fasta} has duplicate sequence name {dup.group(1)!r}: names must be unique"
             )
         if failure is not None:
-            # htslib's own log says what is wrong (and where); samtools' message only that it failed.
-            detail = _one_line(log.text) if log.text.strip() else _one_line(failure)
-            raise GenomeError(f"cannot index FASTA {fasta}: {detail}")
+            raise GenomeError(_build_failure(fasta, gzi is not None, log.text, failure))
+        records = _checked_new_index(fasta, tmp_fai, tmp_gzi)
         if tmp_gzi is not None:
             os.replace(tmp_gzi, gzi)  # type: ignore[arg-type]
         os.replace(tmp_fai, fai)
@@ -325,6 +363,79 @@ def _build_index(fasta: Path, fai: Path, gzi: Path | None) -> None:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+    return records
+
+
+def _checked_new_index(fasta: Path, fai: Path, gzi: Path | None) -> list[FaiRecord]:
+    """The records of an index htslib has just built, once every line of ``fasta`` agrees with them."""
+    try:
+        records = read_fai(fai)
+        if not records:
+            raise GenomeError(f"FASTA {fasta} holds no sequences (only headers without bases)")
+        with contextlib.closing(open_source(fasta, gzi, full=True)) as source:
+            check_index(records, source, full=True)
+    except Malformed as exc:
+        raise GenomeError(f"FASTA {fasta} {exc}") from None
+    except IndexMismatch as exc:
+        raise GenomeError(f"cannot index FASTA {fasta}: {exc}") from None
+    return records
+
+
+# htslib's reasons for refusing to index a FASTA (fai_build_core), and what they mean for the user.
+_HTSLIB_REASONS = [
+    (re.compile(r"Format error, unexpected .* at line (\d+)"),
+     "a sequence line after a shorter or a blank line: every line of a record but the last must hold the same "
+     "number of bases, with no blank lines between them"),
+    (re.compile(r"Different line length in sequence '.*' at line (\d+)"),
+     "a line longer than the record's first line (or ending in \\r\\n where that one ends in \\n): every line "
+     "of a record but the last must hold the same number of bases and end alike"),
+    (re.compile(r"carriage return not followed by new line at line (\d+)"),
+     "a carriage return (\\r) without a line feed: give every line the same line end (e.g. with `dos2unix`)"),
+]
+
+
+def _build_failure(fasta: Path, compressed: bool, htslib_log: str, failure: str) -> str:
+    """One line saying why htslib would not index ``fasta``: the record and line where it can be told."""
+    for pattern, problem in _HTSLIB_REASONS:
+        found = pattern.search(htslib_log)
+        if found is not None:
+            line = int(found.group(1))
+            record = _record_at_line(fasta, compressed, line)
+            where = f"record {record!r} line {line}" if record is not None else f"line {line}"
+            return f"FASTA {fasta} {where}: {problem}"
+    last = re.search(r"The last entry '(.*)' has no sequence", htslib_log)
+    if last is not None:
+        return f"FASTA {fasta} ends with a header line ('>{last.group(1)}') without bases: remove it"
+    # htslib's own log says what is wrong (and where); samtools' message only that it failed.
+    detail = _one_line(htslib_log) if htslib_log.strip() else _one_line(failure)
+    return f"cannot index FASTA {fasta}: {detail}"
+
+
+def _record_at_line(fasta: Path, compressed: bool, line: int) -> str | None:
+    """The name of the record that line ``line`` (1-based) of ``fasta`` belongs to (read up to that line)."""
+    name = None
+    with contextlib.suppress(OSError, EOFError, zlib.error):
+        with (gzip.open(fasta, "rb") if compressed else open(fasta, "rb")) as fh:
+            for number, text in enumerate(fh, 1):
+                if number >= line:
+                    break
+                if text.startswith(b">"):
+                    words = text[1:].split()
+                    name = (words[0] if words else b"").decode("utf-8", "replace")
+    return name
+
+
+@contextlib.contextmanager
+def _quiet_htslib() -> Iterator[None]:
+    """Keep htslib's error lines off the terminal while reading; the error raised says what went wrong.
+
+    (Through its verbosity, not file descriptor 2: reads run in a background thread beside the progress bar.)
+    """
+    previous = pysam.set_verbosity(0)
+    try:
+        yield
+    finally:
+        pysam.set_verbosity(previous)
 
 
 def _one_line(*parts: str) -> str:
@@ -339,31 +450,3 @@ def _one_line(*parts: str) -> str:
             if line and line not in out:
                 out.append(line)
     return "; ".join(out) or "unknown error"
-
-
-# -- index reading --------------------------------------------------------------------------------
-
-
-def _read_fai(fai: Path, fasta: Path) -> list[_FaiRecord]:
-    records: list[_FaiRecord] = []
-    try:
-        text = fai.read_text(encoding="utf-8", errors="surrogateescape")
-    except OSError as exc:
-        raise GenomeError(f"cannot read FASTA index {fai}: {exc.strerror}") from exc
-    seen: set[str] = set()
-    for lineno, line in enumerate(text.splitlines(), 1):
-        fields = line.split("\t")
-        try:
-            name = fields[0]
-            length, offset, line_bases, line_width = (int(f) for f in fields[1:5])
-        except (IndexError, ValueError):
-            raise GenomeError(
-                f"FASTA index {fai} line {lineno} is malformed: delete it so it is rebuilt"
-            ) from None
-        if name in seen:
-            raise GenomeError(f"FASTA {fasta} has duplicate sequence name {name!r}: names must be unique")
-        seen.add(name)
-        records.append(_FaiRecord(name, length, offset, line_bases, line_width))
-    if not records:
-        raise GenomeError(f"FASTA {fasta} holds no sequences (only headers without bases)")
-    return records

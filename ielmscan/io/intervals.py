@@ -5,15 +5,17 @@ Every interval here is 0-based and half-open: ``[start, end)``, as in BED and Py
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 from ielmscan.errors import GenomeError, InputError
 from ielmscan.io.genome import GZIP_MAGIC, Genome
 from ielmscan.kernels.grid import WindowGrid
 
-__all__ = ["Chunk", "Interval", "iter_chunks", "read_bed", "select_intervals"]
+__all__ = ["Chunk", "Interval", "iter_chunks", "open_text", "read_bed", "select_intervals"]
 
 
 @dataclass(frozen=True)
@@ -72,17 +74,62 @@ def select_intervals(
 def read_bed(genome: Genome, bed: str | Path) -> list[Interval]:
     """The non-empty intervals of a BED file (first three columns), in file order, checked against ``genome``.
 
-    Header, ``track`` and ``browser`` lines are skipped; plain or gzip. GenomeError names file:line.
+    Header, ``track`` and ``browser`` lines are skipped; plain or gzip; a pipe or FIFO is read once, in full.
+    GenomeError names file:line.
     """
     return list(_read_bed(genome, Path(bed)))
+
+
+def open_text(path: str | Path) -> TextIO:
+    """A UTF-8 text file, plain or gzip, opened once: a pipe, process substitution or FIFO loses nothing.
+
+    The gzip test reads the first two bytes from the one open stream and puts them back, instead of
+    opening the file twice (a pipe cannot be reread, and a FIFO's second open waits for a new writer).
+    Raises OSError like ``open``.
+    """
+    raw = open(path, "rb", buffering=0)
+    try:
+        head = b""
+        while len(head) < 2 and (more := raw.read(2 - len(head))):
+            head += more
+        stream: BinaryIO = io.BufferedReader(_Prefixed(head, raw))
+        if head == GZIP_MAGIC:
+            unzipped = gzip.GzipFile(fileobj=stream, mode="rb")
+            unzipped.myfileobj = stream  # closed with it, as when GzipFile opens a file by name
+            stream = unzipped  # type: ignore[assignment]
+        return io.TextIOWrapper(stream, encoding="utf-8")
+    except BaseException:
+        raw.close()
+        raise
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` (bytes already read), then the rest of ``raw``; closing it closes ``raw``."""
+
+    def __init__(self, head: bytes, raw: BinaryIO) -> None:
+        self._head, self._raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        return self._raw.readinto(buffer)  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
     """Non-empty BED intervals, checked against the genome; GenomeError names file:line."""
     try:
-        with open(bed, "rb") as probe:
-            gz = probe.read(2) == GZIP_MAGIC
-        fh = gzip.open(bed, "rt") if gz else open(bed, encoding="utf-8")
+        fh = open_text(bed)
     except IsADirectoryError:
         raise GenomeError(f"regions BED {bed} is a directory: give a BED file") from None
     except OSError as exc:
@@ -118,6 +165,8 @@ def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
                     yield Interval(chrom, start, end)
         except UnicodeDecodeError:
             raise GenomeError(f"regions BED {bed} is not a text file") from None
+        except (OSError, EOFError) as exc:  # a corrupt gzip stream
+            raise GenomeError(f"cannot read regions BED {bed}: {exc}") from None
 
 
 @dataclass(frozen=True)
