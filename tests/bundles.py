@@ -49,6 +49,19 @@ def full_bundle(directory: Path) -> Bundle:
     return bundle
 
 
+def pickle_trap(marker: Path) -> bytes:
+    """Weights pickled as torch.save writes them, which create the file ``marker`` if anything unpickles them."""
+    import io
+
+    class Trap:
+        def __reduce__(self) -> tuple[object, ...]:
+            return (open, (str(marker), "w"))
+
+    buffer = io.BytesIO()
+    torch.save({"encoder.embeddings.word.weight": Trap()}, buffer)
+    return buffer.getvalue()
+
+
 def gc_probability(gc: np.ndarray | float) -> np.ndarray:
     """The GC bundle's probability for a window with GC fraction ``gc``."""
     gc = np.asarray(gc, dtype=np.float64)

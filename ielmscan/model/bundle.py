@@ -153,8 +153,9 @@ def check_window(bundle: Bundle, window: int) -> None:
 
 
 def _check_window(configs: list[MemberConfig], window: int) -> None:
-    if window > longest_window(configs):
-        raise BundleError(f"window {window} does not fit the members' positions: at most {longest_window(configs)} bases")
+    longest = longest_window(configs)
+    if window > longest:
+        raise BundleError(f"window {window} does not fit the members' positions: at most {longest} bases")
     if window < max(c.k for c in configs):
         raise BundleError(f"window {window} is shorter than the largest k ({max(c.k for c in configs)})")
 
@@ -318,7 +319,7 @@ def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
     # 1. ensemble.json, every field, before any file is opened.
     entries = top.value("members", [])
     if not isinstance(entries, list) or not entries:
-        raise top.error("members", "must list at least one member (no members listed)")
+        raise top.error("members", f"must be a list of at least one member, not {show(entries)} (no members listed)")
     specs = [_member_entry(Entry(entry, directory, f"members[{i}]")) for i, entry in enumerate(entries)]
     for attr in ("k", "name", "file"):
         seen: dict[Any, int] = {}
@@ -326,7 +327,7 @@ def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
             value = spec.config.k if attr == "k" else getattr(spec, attr)
             if value in seen:
                 raise top.error(f"members[{i}].{attr}", f"is {show(value)}, as is members[{seen[value]}].{attr}: "
-                                "each member needs its own" + (" k (one member per k)" if attr == "k" else ""))
+                                + ("a bundle has one member per k" if attr == "k" else "each member needs its own"))
             seen[value] = i
     if sum(spec.weight for spec in specs) <= 0:
         raise top.error("members", "all have weight 0: at least one member's weight must be positive")

@@ -117,7 +117,9 @@ class Entry:
 
     def entry(self, key: str) -> Entry | None:
         """The object under ``key``, or None when there is none."""
-        return Entry(self.data[key], self.bundle, ".".join(p for p in (self.where, key) if p)) if key in self.data else None
+        if key not in self.data:
+            return None
+        return Entry(self.data[key], self.bundle, ".".join(p for p in (self.where, key) if p))
 
     def file_name(self, key: str, default: Any = _REQUIRED, suffix: str = "") -> str:
         """A plain file name in the bundle folder: no folders, no ``..``, not absolute."""

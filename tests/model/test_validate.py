@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import pickle
 
 import numpy as np
 import pytest
@@ -12,6 +11,8 @@ from safetensors.torch import save_file
 
 from ielmscan.errors import BundleError
 from ielmscan.model.validate import Entry, bundle_folder, check_finite, check_tensors, inside, tensor_header
+
+from tests.bundles import pickle_trap
 
 
 def entry(data, tmp_path, where="members[0]"):
@@ -104,22 +105,12 @@ def test_a_bundle_reached_through_a_link_is_fine_a_loop_is_one_line(tmp_path):
         bundle_folder(tmp_path / "absent")
 
 
-class _Trap:
-    """Unpickling this would create a file: proof that nothing was unpickled if the file never appears."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
-
-
 def test_headers_are_read_without_the_tensors_and_never_unpickle(tmp_path):
     save_file({"a": torch.zeros(2, 3), "b": torch.zeros(4, dtype=torch.float16)}, tmp_path / "ok.safetensors")
     assert tensor_header(tmp_path, tmp_path / "ok.safetensors") == {"a": ("F32", (2, 3)), "b": ("F16", (4,))}
     data = (tmp_path / "ok.safetensors").read_bytes()
     (tmp_path / "cut.safetensors").write_bytes(data[:-5])
-    (tmp_path / "k3.bin").write_bytes(pickle.dumps({"w": _Trap(tmp_path / "unpickled")}))
+    (tmp_path / "k3.bin").write_bytes(pickle_trap(tmp_path / "unpickled"))
     torch.save({"w": torch.zeros(1)}, tmp_path / "k3.pt")
     for name in ("cut.safetensors", "k3.bin", "k3.pt"):
         with pytest.raises(BundleError, match=f"{name} is not a readable safetensors file .*never loaded"):
