@@ -383,7 +383,8 @@ def test_nothing_in_the_project_can_unpickle_a_file():
                 continue
             name = ast.unparse(node.func)
             keywords = {k.arg: k.value for k in node.keywords}
-            safe_torch = isinstance(keywords.get("weights_only"), ast.Constant) and keywords["weights_only"].value is True
+            weights_only = keywords.get("weights_only")
+            safe_torch = isinstance(weights_only, ast.Constant) and weights_only.value is True
             if (re.fullmatch(r"(pickle|dill|joblib|cloudpickle)\.loads?|.*Unpickler", name)
                     or (name.endswith("torch.load") and not safe_torch)
                     or (isinstance(keywords.get("allow_pickle"), ast.Constant) and keywords["allow_pickle"].value)):
