@@ -79,7 +79,10 @@ def import_dnabert(
         sources.append(source)
     bundle = Bundle(members=members, window=window, threshold=0.5,
                     provenance={"created_by": f"ielmscan {__version__} import-dnabert", "imported_from": sources})
-    check_window(bundle, window)
+    try:
+        check_window(bundle, window)
+    except BundleError as exc:
+        raise BundleError(f"{exc}: choose the window with import-dnabert --window") from None
     return bundle
 
 

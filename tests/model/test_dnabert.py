@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import pickle
 import random
 from pathlib import Path
 
@@ -18,6 +17,8 @@ from ielmscan.inference.scorer import score_sequences
 from ielmscan.model.bundle import load_bundle, save_bundle
 from ielmscan.model.dnabert import import_dnabert
 from ielmscan.model.tokens import SPECIAL_TOKENS, encode_sequences, token_rows, vocabulary
+
+from tests.bundles import pickle_trap
 
 transformers = pytest.importorskip("transformers")
 
@@ -49,11 +50,13 @@ def shuffled_vocab(k: int, seed: int) -> list[str]:
 
 
 def write_checkpoint(folder: Path, k: int, *, hidden: int = 32, layers: int = 2, heads: int = 4,
-                     weights: str = "model.safetensors", head_file: str | None = None, seed: int = 0) -> IEnhancerELM:
+                     weights: str = "model.safetensors", head_file: str | None = None, masked_lm: bool = False,
+                     seed: int = 0) -> IEnhancerELM:
     """A checkpoint folder with random weights; returns the network it holds.
 
     Without ``head_file`` it is iEnhancer-ELM's layout (encoder under ``bert.``, head inside); with it, a plain
-    ``BertModel`` folder and the head in ``folder.parent / head_file``.
+    ``BertModel`` folder (``BertForMaskedLM``'s, as DNABERT publishes, with ``masked_lm``) and the head in
+    ``folder.parent / head_file``.
     """
     torch.manual_seed(seed)
     vocab = shuffled_vocab(k, seed)
@@ -75,7 +78,10 @@ def write_checkpoint(folder: Path, k: int, *, hidden: int = 32, layers: int = 2,
     state = {name: t.detach().clone().contiguous() for name, t in model.state_dict().items()}
     if head_file is not None:
         head = {name: state.pop(name) for name in list(state) if name.startswith("classifier")}
-        state = {name.removeprefix("bert."): t for name, t in state.items()}  # BertModel.save_pretrained's keys
+        if masked_lm:  # encoder under bert., and an MLM head that the import leaves out
+            state["cls.predictions.bias"] = torch.zeros(len(vocab))
+        else:  # BertModel.save_pretrained's keys
+            state = {name.removeprefix("bert."): t for name, t in state.items()}
         save_tensors(head, folder.parent / head_file)
     save_tensors(state, folder / weights)
     return model
@@ -109,15 +115,15 @@ def both_strands(model: IEnhancerELM, folder: Path, seqs: list[str], k: int) -> 
     return (reference(model, folder, seqs, k) + reference(model, folder, rc, k)) / 2
 
 
-@pytest.mark.parametrize("k, weights, head_file", [
-    (3, "model.safetensors", None),
-    (4, "pytorch_model.bin", None),
-    (3, "pytorch_model.bin", "head.pt"),
-    (4, "model.safetensors", "head.safetensors"),
-], ids=["ielm-k3-safetensors", "ielm-k4-bin", "dnabert-k3-bin-head-pt", "dnabert-k4-safetensors-head-safetensors"])
-def test_imported_member_computes_ienhancer_elm_probability(tmp_path, k, weights, head_file):
+@pytest.mark.parametrize("k, weights, head_file, masked_lm", [
+    (3, "model.safetensors", None, False),
+    (4, "pytorch_model.bin", None, False),
+    (3, "pytorch_model.bin", "head.pt", False),
+    (4, "model.safetensors", "head.safetensors", True),
+], ids=["ielm-k3-safetensors", "ielm-k4-bin", "bertmodel-k3-bin-head-pt", "maskedlm-k4-safetensors-head-safetensors"])
+def test_imported_member_computes_ienhancer_elm_probability(tmp_path, k, weights, head_file, masked_lm):
     folder = tmp_path / f"dnabert{k}"
-    model = write_checkpoint(folder, k, weights=weights, head_file=head_file, seed=k)
+    model = write_checkpoint(folder, k, weights=weights, head_file=head_file, masked_lm=masked_lm, seed=k)
     seqs = random_seqs()
     expected = reference(model, folder, seqs, k)
     assert expected.std() > 0.02  # the scores vary, so a wrong mapping could not agree by chance
@@ -174,16 +180,6 @@ def test_token_type_rows_other_than_two_are_accepted(tmp_path):
     with torch.inference_mode():
         ours = torch.sigmoid(member(torch.from_numpy(token_rows(encode_sequences(seqs), 3)))).numpy()
     np.testing.assert_allclose(ours, reference(model, folder, seqs, 3), atol=1e-4, rtol=0)
-
-
-class RunsCode:
-    """A pickle that would create ``path`` when unpickled by a loader that runs code."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __reduce__(self):
-        return (open, (str(self.path), "w"))
 
 
 def spoil_json(name: str, **changes):
@@ -273,8 +269,7 @@ def test_pickles_are_never_run(tmp_path):
     folder = tmp_path / "d3"
     write_checkpoint(folder, 3, weights="pytorch_model.bin")
     sentinel = tmp_path / "ran"
-    with open(folder / "pytorch_model.bin", "wb") as fh:
-        pickle.dump({"bert.embeddings.word_embeddings.weight": RunsCode(sentinel)}, fh, protocol=2)
+    (folder / "pytorch_model.bin").write_bytes(pickle_trap(sentinel))
     with pytest.raises(BundleError, match="not a state dict that loads without running code"):
         import_dnabert([folder], window=LENGTH)
     assert not sentinel.exists()
@@ -307,7 +302,7 @@ def test_bundle_level_problems(tmp_path):
     write_checkpoint(tmp_path / "b", 3, seed=2)
     with pytest.raises(BundleError, match="both k=3"):
         import_dnabert([tmp_path / "a", tmp_path / "b"], window=LENGTH)
-    with pytest.raises(BundleError, match="window 200 does not fit"):
+    with pytest.raises(BundleError, match="window 200 does not fit.*--window"):
         import_dnabert([tmp_path / "a"], window=200)  # 64 positions hold at most 64 tokens
     with pytest.raises(BundleError, match="no such folder"):
         import_dnabert([tmp_path / "c"], window=LENGTH)
