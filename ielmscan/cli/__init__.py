@@ -15,6 +15,7 @@ from ielmscan.cli import learn as _learn  # noqa: F401
 from ielmscan.cli import evaluate as _evaluate  # noqa: F401
 from ielmscan.cli import model as _model  # noqa: F401
 from ielmscan.cli import dataset as _dataset  # noqa: F401
+from ielmscan.cli import motifs as _motifs  # noqa: F401
 from ielmscan.cli import variants as _variants  # noqa: F401
 from ielmscan.cli import dnabert as _dnabert  # noqa: F401
 from ielmscan.cli.common import app

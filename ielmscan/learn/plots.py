@@ -1,4 +1,4 @@
-"""ROC and precision-recall figures comparing models (PNG).
+"""ROC and precision-recall figures comparing models, and sequence logos of motifs (PNG).
 
 Matplotlib is imported inside the functions, so importing this module (and the CLI) stays cheap.
 Figures are drawn on a bare ``Figure`` with the Agg canvas instead of through ``pyplot``: that needs no
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["plot_pr", "plot_roc", "thin_curve"]
+__all__ = ["plot_logo", "plot_pr", "plot_roc", "thin_curve"]
 
 Curves = Mapping[str, tuple[np.ndarray, np.ndarray, float]]
 MAX_POINTS = 4000  # per curve; far more than 150 dpi can tell apart on a 5.5-inch axis
@@ -103,3 +103,47 @@ def plot_pr(curves: Curves, path: str | Path, prevalence: float, title: str = "P
     ax.set_ylabel("Precision")
     ax.set_title(title)
     _finish(fig, ax, path, "lower left")  # low recall has high precision, so this corner stays free
+
+
+LOGO_COLOURS = {"A": "#109648", "C": "#255C99", "G": "#F7B32B", "T": "#D62839"}  # the usual logo colours
+
+
+def plot_logo(probabilities: np.ndarray, path: str | Path, title: str = "") -> None:
+    """Save a sequence logo of a (width, 4) A/C/G/T probability matrix: each column as tall as its
+    information content (2 + Σ p log2 p bits), its letters stacked by probability, the likeliest on top."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.patches import PathPatch
+    from matplotlib.text import TextPath
+    from matplotlib.transforms import Affine2D
+
+    probs = np.asarray(probabilities, dtype=float)
+    if probs.ndim != 2 or probs.shape[1] != 4 or not len(probs):
+        raise InputError(f"a logo needs a (width, 4) probability matrix, got shape {probs.shape}")
+    fig, ax = _new_figure()
+    fig.set_size_inches(max(3.0, 0.45 * len(probs) + 1.0), 2.4)
+    font = FontProperties(family="DejaVu Sans", weight="bold")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bits = 2.0 + np.nansum(np.where(probs > 0, probs * np.log2(probs), 0.0), axis=1)
+    for column, (row, height) in enumerate(zip(probs, bits)):
+        bottom = 0.0
+        for letter in np.argsort(row, kind="stable"):
+            letter_height = row[letter] * height
+            if letter_height <= 1e-3:
+                continue
+            glyph = TextPath((0, 0), "ACGT"[letter], size=1, prop=font)
+            box = glyph.get_extents()
+            shape = (Affine2D().translate(-box.x0, -box.y0).scale(0.9 / box.width, letter_height / box.height)
+                     .translate(column + 0.05, bottom))
+            ax.add_patch(PathPatch(shape.transform_path(glyph), color=LOGO_COLOURS["ACGT"[letter]], linewidth=0))
+            bottom += letter_height
+    ax.set_xlim(0, len(probs))
+    ax.set_ylim(0, 2)
+    ax.set_xticks(np.arange(len(probs)) + 0.5, [str(i + 1) for i in range(len(probs))])
+    ax.set_ylabel("bits")
+    ax.set_title(title, fontsize=9)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    try:
+        fig.savefig(path, format="png", dpi=150)
+    except OSError as exc:
+        raise OutputError(f"cannot write logo {path}: {exc.strerror or exc}") from exc
