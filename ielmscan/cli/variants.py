@@ -16,8 +16,9 @@ __all__ = ["variants", "summary_line"]
 @app.command(no_args_is_help=True)
 @friendly_errors
 def variants(
-    fasta: Annotated[Path, typer.Argument(help="Genome FASTA, plain or bgzip-compressed; a missing .fai index is built.",
-                                          exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT)],
+    fasta: Annotated[Path, typer.Argument(help="Genome FASTA, plain or bgzip-compressed; a missing .fai index is "
+                                               "built.", exists=True, dir_okay=False, readable=True,
+                                          rich_help_panel=INPUT)],
     vcf: Annotated[Path, typer.Argument(help="Variants: VCF (plain, gzip or bgzip) or BCF, sorted by position.",
                                         exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT)],
     model: ModelDir = None,

@@ -242,10 +242,10 @@ def call_threshold(bundle: Bundle, params: ScanParams) -> tuple[float, str]:
     return bundle.threshold, f"bin score >= {bundle.threshold:g} (the model's threshold; no calibration)"
 
 
-def default_prefix(fasta: Path) -> str:
-    """Output prefix from the FASTA name in the current folder: ``hg38.fa.gz`` → ``hg38.ielmscan``."""
+def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas")) -> str:
+    """Output prefix in the current folder: the input's name without ``endings`` (``hg38.fa.gz`` → ``hg38.ielmscan``)."""
     name = fasta.name
-    for suffix in (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas"):
+    for suffix in endings:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return f"{name}.ielmscan"

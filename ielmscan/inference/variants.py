@@ -30,6 +30,7 @@ import numpy as np
 from ielmscan import __version__
 from ielmscan.errors import InputError
 from ielmscan.inference.devices import Precision
+from ielmscan.inference.scan import default_prefix as scan_prefix
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
 from ielmscan.io.genome import Genome
 from ielmscan.io.vcf import InfoField, VcfReader, VcfRecord, VcfWriter, index_vcf, vcf_index_paths
@@ -315,11 +316,11 @@ def info_fields(calibrated: bool) -> list[InfoField]:
     """The INFO fields the output VCF declares (the calibrated ones only for a calibrated bundle)."""
     scale = "ensemble probability (0-1)"
     fields = []
-    for stat, what in (("max", "best window"), ("mean", "mean over the windows")):
+    for stat, what in (("MAX", "best window"), ("MEAN", "mean over the windows")):
         fields += [
-            InfoField(f"IELM_REF_{stat.upper()}", "Float", f"ielmscan: {what} covering REF, {scale}"),
-            InfoField(f"IELM_ALT_{stat.upper()}", "Float", f"ielmscan: {what} covering this ALT, {scale}"),
-            InfoField(f"IELM_DELTA_{stat.upper()}", "Float", f"ielmscan: IELM_ALT_{stat.upper()} - IELM_REF_{stat.upper()}"),
+            InfoField(f"IELM_REF_{stat}", "Float", f"ielmscan: {what} covering REF, {scale}"),
+            InfoField(f"IELM_ALT_{stat}", "Float", f"ielmscan: {what} covering this ALT, {scale}"),
+            InfoField(f"IELM_DELTA_{stat}", "Float", f"ielmscan: IELM_ALT_{stat} - IELM_REF_{stat}"),
         ]
     if calibrated:
         for stat in ("MAX", "MEAN"):
@@ -355,11 +356,7 @@ def vcf_values(results: list[VariantResult], fields: list[InfoField],
 
 def default_prefix(vcf: Path) -> str:
     """Output prefix from the VCF name in the current folder: ``calls.vcf.gz`` → ``calls.ielmscan``."""
-    name = vcf.name
-    for suffix in (".gz", ".bgz", ".vcf", ".bcf"):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    return f"{name}.ielmscan"
+    return scan_prefix(vcf, (".gz", ".bgz", ".vcf", ".bcf"))
 
 
 def run_variants(

@@ -85,7 +85,8 @@ def _open(path: Path) -> pysam.VariantFile:
         except (OSError, ValueError) as exc:
             failure = exc
     if isinstance(failure, ValueError) or "is it VCF/BCF" in str(failure):
-        raise InputError(f"{path} is not a VCF or BCF file (plain, gzip or bgzip): {_htslib_detail(log.text, str(failure))}")
+        raise InputError(f"{path} is not a VCF or BCF file (plain, gzip or bgzip): "
+                         f"{_htslib_detail(log.text, str(failure))}")
     raise InputError(f"cannot read VCF {path}: {_htslib_detail(log.text, str(failure))}")
 
 
