@@ -316,9 +316,8 @@ class _Walker:
                 if row == 0 or self.full:
                     self._bases(record, start, 0, lb if self.full else min(lb, _PEEK), self.line + row)
                 self._bases(record, start, lb - min(lb, _PEEK), min(lb, _PEEK), self.line + row)
-                found = self.source.read(start + lb, len(ending))
-                if found != ending:
-                    raise self.fail(record.name, _bad_ending(found, ending, lb), self.line + row)
+                if self.source.read(start + lb, len(ending)) != ending:
+                    raise self.fail(record.name, _bad_ending(self._line(start, lw), ending, lb), self.line + row)
         last = record.length - body * lb
         start, line = record.offset + body * lw, self.line + body
         if self.full:
@@ -353,8 +352,15 @@ class _Walker:
             if len(line) < lw:
                 raise self.fail(record.name, "runs past the end of the file", number)
             if line[lb:] != ending:
-                raise self.fail(record.name, _bad_ending(line[lb:], ending, lb), number)
+                start = record.offset + (first + row) * lw
+                raise self.fail(record.name, _bad_ending(self._line(start, lw), ending, lb), number)
         raise AssertionError("a block that fails the check holds a bad line")  # pragma: no cover
+
+    def _line(self, start: int, width: int) -> bytes:
+        """The line at ``start`` up to its line feed (what it holds, for a message)."""
+        data = self.source.read(start, 2 * width + 2)
+        end = data.find(b"\n")
+        return data if end < 0 else data[: end + 1]
 
     def tail(self, last: FaiRecord | None) -> None:
         """After the last record: the end of its last line and blank lines, nothing else."""
@@ -394,15 +400,18 @@ def _bad_bytes(data: bytes, column: int, line_bases: int) -> str:
             "after it: sequence lines hold bases only")
 
 
-def _bad_ending(found: bytes, ending: bytes, line_bases: int) -> str:
-    """Why a line whose first ``line_bases`` bytes are bases is not followed by ``ending``."""
-    shown = {b"\n": "\\n", b"\r\n": "\\r\\n", b"\r": "\\r"}
-    if found[:1] not in (b"\r", b"\n") and found[:1].translate(None, _GRAPH):
-        return (f"{_describe_byte(found[0])} in a sequence line, which htslib would skip, misplacing every base "
-                "after it: sequence lines hold bases only")
-    if found[:1] in (b"\r", b"\n") and ending in shown:
-        actual = b"\r\n" if found.startswith(b"\r\n") else b"\n" if found.startswith(b"\n") else b"\r"
-        return (f"the line ends in {shown.get(actual, repr(actual))} and the record's first line in "
-                f"{shown[ending]}: give every line the same line end (e.g. with `dos2unix`)")
-    return (f"a line longer than the record's first line ({line_bases} bases): every line but the last must "
-            "hold the same number of bases")
+def _bad_ending(line: bytes, ending: bytes, line_bases: int) -> str:
+    """Why ``line`` (up to its line feed), whose first ``line_bases`` bytes are bases, breaks the layout."""
+    shown = {b"\n": "\\n", b"\r\n": "\\r\\n", b"": "nothing (the file ends)"}
+    text = line[:-1] if line.endswith(b"\n") else line
+    text = text[:-1] if text.endswith(b"\r") else text
+    if text.translate(None, _GRAPH):
+        return _bad_bytes(text, 0, line_bases).replace(" inside a ", " in a ", 1)
+    end = line[len(text):]
+    if end not in shown:  # pragma: no cover  (a lone \r is not a base, so it was reported above)
+        end = b""
+    if ending not in shown:  # htslib's width holds bytes that are not bases (reported where it finds them)
+        return "a line that is not laid out like the record's first line"
+    return (f"a line of {len(text)} bases ending in {shown[end]} where the record's first line has {line_bases} "
+            f"ending in {shown[ending]}: every line of a record but the last must hold the same number of bases "
+            "and end alike")
