@@ -10,7 +10,7 @@ import copy
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -29,8 +29,8 @@ from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYE
                                      DEFAULT_WINDOW, MAX_HIDDEN, MAX_INTERMEDIATE, MAX_K, MAX_LAYERS,
                                      MAX_MANIFEST_BYTES, MAX_PARAMETERS, MAX_POSITIONS)
 from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters, parameter_shapes
-from ielmscan.model.validate import (MANIFEST, Entry, bundle_folder, check_finite, check_tensors, inside, show,
-                                     tensor_header)
+from ielmscan.model.validate import (MANIFEST, REQUIRED, Entry, bundle_folder, check_finite, check_tensors, inside,
+                                     show, tensor_header)
 
 LAYER2_DIR = "layer2"
 FORMAT = "ielmscan-bundle"
@@ -125,6 +125,7 @@ def new_bundle(
         )
         if hidden_size % num_heads:
             raise BundleError(f"hidden size {hidden_size} is not a multiple of the {num_heads} heads")
+        check_config(cfg, lambda key, problem: BundleError(f"{key or f'member k{k}'} {problem}"))
         torch.manual_seed(seed * 1000 + k)
         members.append(Member(name=f"k{k}", config=cfg, weight=1.0, model=EnhancerLM(cfg).eval()))
     bundle = Bundle(members=members, window=window, provenance={"created_by": f"ielmscan {__version__} model init"})
@@ -279,28 +280,43 @@ class _MemberEntry:
     shapes: dict[str, tuple[int, ...]]
 
 
-def _member_entry(e: Entry) -> _MemberEntry:
-    defaults = MemberConfig(k=1)
-    hidden = e.integer("hidden_size", 1, MAX_HIDDEN, defaults.hidden_size)
-    heads = e.integer("num_heads", 1, hidden, defaults.num_heads)
-    if hidden % heads:
-        raise e.error("num_heads", f"is {heads}: it must divide hidden_size {hidden}")
-    cfg = MemberConfig(
-        k=e.integer("k", 1, MAX_K),
-        hidden_size=hidden,
-        num_layers=e.integer("num_layers", 1, MAX_LAYERS, defaults.num_layers),
-        num_heads=heads,
-        intermediate_size=e.integer("intermediate_size", 1, MAX_INTERMEDIATE, defaults.intermediate_size),
-        max_positions=e.integer("max_positions", 3, MAX_POSITIONS, defaults.max_positions,
-                                note=" (ielmscan's limit on a member's positions)"),
-        dropout=e.number("dropout", 0.0, 1.0, defaults.dropout, open_high=True),
-        head_hidden=e.integer("head_hidden", 1, MAX_HIDDEN, defaults.head_hidden),
-        layer_norm_eps=e.number("layer_norm_eps", 0.0, 1.0, defaults.layer_norm_eps, open_low=True),
-    )
+# Ranges of a member's shape (ielmscan.model.defaults says why they are bounded), checked on load and in new_bundle.
+CONFIG_LIMITS: dict[str, tuple[int, int]] = {
+    "k": (1, MAX_K), "hidden_size": (1, MAX_HIDDEN), "num_layers": (1, MAX_LAYERS),
+    "intermediate_size": (1, MAX_INTERMEDIATE), "max_positions": (3, MAX_POSITIONS), "head_hidden": (1, MAX_HIDDEN),
+}
+_LIMIT = " (ielmscan's limit)"
+
+
+def check_config(cfg: MemberConfig, error: Callable[[str | None, str], Exception]) -> dict[str, tuple[int, ...]]:
+    """Check a member's shape against ielmscan's limits before anything is allocated; return its tensors' shapes.
+
+    ``error(field, problem)`` makes the exception, so a bundle's message can name its file and entry.
+    """
+    for key, (low, high) in CONFIG_LIMITS.items():
+        value = getattr(cfg, key)
+        if not low <= value <= high:
+            raise error(key, f"is {value}: it must be in [{low}, {high}]{_LIMIT}")
+    if cfg.hidden_size % cfg.num_heads:
+        raise error("num_heads", f"is {cfg.num_heads}: it must divide hidden_size {cfg.hidden_size}")
     shapes = parameter_shapes(cfg)  # nothing allocated yet
     parameters = sum(math.prod(shape) for shape in shapes.values())
     if parameters > MAX_PARAMETERS:
-        raise e.error(None, f"declares {parameters:,} parameters: ielmscan loads at most {MAX_PARAMETERS:,} per member")
+        raise error(None, f"declares {parameters:,} parameters: ielmscan loads at most {MAX_PARAMETERS:,} per member")
+    return shapes
+
+
+def _member_entry(e: Entry) -> _MemberEntry:
+    defaults = MemberConfig(k=1)
+    sizes = {key: e.integer(key, low, high, getattr(defaults, key) if key != "k" else REQUIRED, _LIMIT)
+             for key, (low, high) in CONFIG_LIMITS.items()}
+    cfg = MemberConfig(
+        **sizes,
+        num_heads=e.integer("num_heads", 1, sizes["hidden_size"], defaults.num_heads),
+        dropout=e.number("dropout", 0.0, 1.0, defaults.dropout, open_high=True),
+        layer_norm_eps=e.number("layer_norm_eps", 0.0, 1.0, defaults.layer_norm_eps, open_low=True),
+    )
+    shapes = check_config(cfg, e.error)
     name = e.file_name("name")  # saving writes NAME.safetensors into the bundle folder
     return _MemberEntry(name, e.file_name("file"), e.number("weight", 0.0), cfg, shapes)
 
@@ -358,7 +374,7 @@ def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
         bundle.calibration = Calibration.load(directory, calibration)
     for spec, path in zip(specs, paths):
         state = load_file(path)
-        check_finite(directory, spec.file, state)
+        check_finite(f"model bundle {directory}: {spec.file}", state)
         model = EnhancerLM(spec.config)
         model.load_state_dict(state)
         bundle.members.append(Member(name=spec.name, config=spec.config, weight=spec.weight, model=model.eval()))

@@ -93,7 +93,7 @@ class Calibration:
         if entry.has("windows") and entry.integer("windows", 0) != shape[0]:
             raise entry.error("windows", f"is {entry.value('windows')}, but {CALIBRATION_FILE} holds {shape[0]} scores")
         scores = load_file(str(path))["scores"]
-        check_finite(directory, CALIBRATION_FILE, {"scores": scores})
+        check_finite(f"model bundle {directory}: {CALIBRATION_FILE}", {"scores": scores})
         try:
             return cls(scores, source.data if source is not None else {})
         except BundleError as exc:

@@ -61,5 +61,5 @@ class Cascade:
         check_tensors(directory, name, tensor_header(directory, path), {"weights": (len(ks), 4 ** max(ks))},
                       NUMPY_DTYPES)
         weights = load_file(str(path))["weights"].astype(np.float32)
-        check_finite(directory, name, {"weights": weights})
+        check_finite(f"model bundle {directory}: {name}", {"weights": weights})
         return cls(ks, weights, bias, threshold, calibration.data if calibration is not None else {})

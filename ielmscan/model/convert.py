@@ -18,6 +18,7 @@ from torch import Tensor
 from ielmscan.errors import BundleError
 from ielmscan.model.network import EnhancerLM, MemberConfig
 from ielmscan.model.tokens import PAD_ID, vocabulary
+from ielmscan.model.validate import check_finite
 
 BERT_PREFIX = "bert."
 # iEnhancer-ELM's head names (C_Bert_2FC_average): classifier1 = Linear(hidden, 25), classifier2 = Linear(25, 1).
@@ -118,6 +119,7 @@ def from_bert_state_dict(
             raise BundleError(
                 f"BERT weights: {theirs} has shape {tuple(tensor.shape)}, the config needs {tuple(ours[mine].shape)}"
             )
+        check_finite("BERT weights", {theirs: tensor})  # a NaN weight would score every window NaN
         loaded[mine] = tensor.to(ours[mine].dtype)
     known = set(key_map.values()) | set(HEAD_KEYS.values())
     extra = sorted(

@@ -23,7 +23,7 @@ from ielmscan.errors import BundleError
 MANIFEST = "ensemble.json"
 FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")  # safetensors' names; weights are cast to float32 on load
 NUMPY_DTYPES = ("F16", "F32", "F64")  # what the first stage and the calibration (read with NumPy) may hold
-_REQUIRED = object()
+REQUIRED: Any = object()  # the default of a field that must be there
 
 
 def show(value: Any) -> str:
@@ -71,14 +71,14 @@ class Entry:
     def has(self, key: str) -> bool:
         return key in self.data
 
-    def value(self, key: str, default: Any = _REQUIRED) -> Any:
+    def value(self, key: str, default: Any = REQUIRED) -> Any:
         if key in self.data:
             return self.data[key]
-        if default is _REQUIRED:
+        if default is REQUIRED:
             raise self.error(key, "is missing")
         return default
 
-    def integer(self, key: str, low: int, high: int | None = None, default: Any = _REQUIRED, note: str = "") -> int:
+    def integer(self, key: str, low: int, high: int | None = None, default: Any = REQUIRED, note: str = "") -> int:
         """A whole number in [low, high]; ``note`` says where the limit comes from."""
         value = self.value(key, default)
         if not _is_int(value):
@@ -87,7 +87,7 @@ class Entry:
             raise self.error(key, f"is {value}: it must be {_range(low, high)}{note}")
         return int(value)
 
-    def number(self, key: str, low: float | None = None, high: float | None = None, default: Any = _REQUIRED,
+    def number(self, key: str, low: float | None = None, high: float | None = None, default: Any = REQUIRED,
                open_low: bool = False, open_high: bool = False) -> float:
         """A finite number (NaN and Infinity, which Python's JSON reads, are refused) in the given range."""
         value = self.value(key, default)
@@ -100,7 +100,7 @@ class Entry:
             raise self.error(key, f"is {value:g}: it must be {_range(low, high, open_low, open_high)}")
         return float(value)
 
-    def text(self, key: str, default: Any = _REQUIRED) -> str:
+    def text(self, key: str, default: Any = REQUIRED) -> str:
         value = self.value(key, default)
         if not isinstance(value, str) or not value:
             raise self.error(key, f"must be a non-empty string, not {show(value)}")
@@ -121,7 +121,7 @@ class Entry:
             return None
         return Entry(self.data[key], self.bundle, ".".join(p for p in (self.where, key) if p))
 
-    def file_name(self, key: str, default: Any = _REQUIRED, suffix: str = "") -> str:
+    def file_name(self, key: str, default: Any = REQUIRED, suffix: str = "") -> str:
         """A plain file name in the bundle folder: no folders, no ``..``, not absolute."""
         name = self.text(key, default)
         if "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
@@ -205,11 +205,11 @@ def check_tensors(bundle: Path, file: str, header: Mapping[str, tuple[str, tuple
                               f"{tuple(expected[name])}")
 
 
-def check_finite(bundle: Path, file: str, tensors: Mapping[str, Any]) -> None:
+def check_finite(where: str, tensors: Mapping[str, Any]) -> None:
     """Every tensor (torch or NumPy) holds finite numbers: one NaN weight makes every score NaN, which a scan
-    would report as windows skipped and a prediction as NA, with exit 0."""
+    would report as windows skipped and a prediction as NA, with exit 0. ``where`` starts the message."""
     for name, tensor in tensors.items():
         # NumPy's test: torch's took 100 times as long on the shipped model (its thread pool).
         array = tensor.detach().float().numpy() if hasattr(tensor, "detach") else tensor
         if not np.isfinite(array).all():
-            raise BundleError(f"model bundle {bundle}: {file}: tensor {name} holds NaN or infinite values")
+            raise BundleError(f"{where}: tensor {name} holds NaN or infinite values")

@@ -94,6 +94,14 @@ def test_extra_tensors_in_a_member_file_are_refused(tmp_path):
         load_bundle(tmp_path / "b")
 
 
+def test_new_bundle_refuses_a_shape_beyond_the_limits_before_allocating(monkeypatch):
+    monkeypatch.setattr(bundle_module, "EnhancerLM", _Never)
+    with pytest.raises(BundleError, match=r"^max_positions is 100000000: it must be in \[3, 8192\]"):
+        new_bundle([3], max_positions=100_000_000)
+    with pytest.raises(BundleError, match=r"^member k6 declares [\d,]+ parameters"):
+        new_bundle([6], hidden_size=4096, num_layers=48, intermediate_size=16384, max_positions=512)
+
+
 def test_new_bundle_rejects_bad_shapes():
     with pytest.raises(BundleError, match="duplicate"):
         new_bundle([3, 3])

@@ -70,6 +70,14 @@ def test_mismatched_weights_name_the_key():
                                                  intermediate_size=64, max_positions=64))
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_bert_weights_are_refused_naming_the_key(value):
+    state = to_bert_state_dict(make(), head=True)
+    state["classifier2.bias"][0] = value
+    with pytest.raises(BundleError, match="BERT weights: tensor classifier2.bias holds NaN or infinite values"):
+        from_bert_state_dict(state, CFG)
+
+
 def test_transformers_bert_model_matches_encoder_and_head():
     transformers = pytest.importorskip("transformers")
     model, ids = make(), random_ids(batch=3, kmers=CFG.max_positions - 2)
