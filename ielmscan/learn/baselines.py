@@ -22,6 +22,7 @@ DEFAULT_KS: tuple[int, ...] = (1, 2, 3, 4, 5)
 # Half-decade steps; weaker penalties overfit the 1364 features of ~2000 training sequences badly
 # (iEnhancer-2L CV log-loss 1.0 at 1e-2, 4.1 at 1e-4) and take many more L-BFGS iterations.
 L2_GRID: tuple[float, ...] = (1e-2, 3e-2, 1e-1, 3e-1, 1.0, 3.0, 10.0)
+KMER_CV_FOLDS = 3  # folds of the k-mer baseline's choice of l2: each class needs this many training records
 
 
 def _check_seqs(seqs: Sequence[str]) -> None:
@@ -200,7 +201,7 @@ class KmerBaseline:
         ks: Sequence[int] = DEFAULT_KS,
         l2: float | None = None,
         grid: Sequence[float] = L2_GRID,
-        folds: int = 3,
+        folds: int = KMER_CV_FOLDS,
         seed: int = 0,
     ) -> None:
         self.ks = tuple(ks)

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from ielmscan.io.writers import OutputFolder, write_manifest
-from ielmscan.learn.baselines import gc_content, out_of_fold_probabilities
+from ielmscan.learn.baselines import KMER_CV_FOLDS, gc_content, out_of_fold_probabilities
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.model.bundle import Bundle
-from ielmscan.learn.dataset import LabelledSequences, check_lengths, duplicate_groups, stratified_group_folds
+from ielmscan.learn.dataset import (LabelledSequences, check_lengths, duplicate_groups, records_needed,
+                                    stratified_group_folds, usable_records)
 from ielmscan.learn.metrics import best_threshold, binary_metrics, gc_controlled_auroc, pr_curve, roc_curve
 
 COLUMNS = ("acc", "sn", "sp", "mcc", "auroc", "gc_controlled_auroc", "auprc", "f1")
@@ -36,10 +37,18 @@ def baseline_probabilities(data: LabelledSequences, seed: int = 0) -> dict[str, 
 def evaluate(bundle: Bundle, data: LabelledSequences, device: str = "cpu", baselines: bool = True) -> dict[str, Any]:
     """Metrics per model (ensemble, members, baselines) at the relevant thresholds, plus curves.
 
-    Each set of metrics also holds ``gc_controlled_auroc`` (:func:`~ielmscan.learn.metrics.gc_controlled_auroc`,
+    Records a scan would skip (mostly N) are left out; too few usable records of a class are refused
+    (:func:`~ielmscan.learn.dataset.usable_records`). Each set of metrics also holds ``gc_controlled_auroc`` (:func:`~ielmscan.learn.metrics.gc_controlled_auroc`,
     GC strata of ``GC_STRATUM_WIDTH``); it does not depend on the threshold.
     """
-    check_lengths(data, bundle.window, "evaluation data")
+    check_lengths(data, bundle.window, f"{data.sources(1)}, {data.sources(0)}")
+    if baselines:
+        data = usable_records(data, records_needed(BASELINE_FOLDS, KMER_CV_FOLDS),
+                              f"evaluation beside the GC and k-mer baselines ({BASELINE_FOLDS}-fold cross-validation "
+                              "on these sequences)", "give more records, or --no-baselines")
+    else:
+        data = usable_records(data, 1, "evaluation (AUROC compares positives with negatives)",
+                              "give records of both classes")
     y = data.labels
     gc = gc_content(data.seqs)
     ensemble, members = score_sequences(bundle, data.seqs, device)

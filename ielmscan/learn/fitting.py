@@ -20,7 +20,9 @@ from ielmscan.inference.allocator import retain_freed_memory
 from ielmscan.inference.devices import resolve_device
 from ielmscan.inference.scorer import score_codes, score_sequences
 from ielmscan.kernels.encode import reverse_complement_codes
-from ielmscan.learn.dataset import LabelledSequences, duplicate_groups, split_validation, stratified_group_folds
+from ielmscan.errors import InputError
+from ielmscan.learn.dataset import (ROLES, LabelledSequences, duplicate_groups, split_validation,
+                                    stratified_group_folds)
 from ielmscan.learn.metrics import best_threshold, binary_metrics
 from ielmscan.model.bundle import Bundle, Member
 from ielmscan.model.network import EnhancerLM
@@ -178,16 +180,24 @@ def cross_validate(
     """
     groups = duplicate_groups(data.seqs)
     fold = stratified_group_folds(data.labels, groups, n_folds, cfg.seed)
+    # Every split is made (and refused, when a part would lack a class) before any fold is trained.
+    for f in range(n_folds):
+        missing = [ROLES[label] for label in (1, 0) if not (data.labels[fold == f] == label).any()]
+        if missing:
+            raise InputError(f"fold {f + 1} of {n_folds} holds no {' and no '.join(missing)}s (copies of a sequence "
+                             "stay in one fold): give more distinct records of each class, or fewer folds")
+    splits = []
+    for f in range(n_folds):
+        test_index, rest = np.flatnonzero(fold == f), np.flatnonzero(fold != f)
+        inner_train, inner_val = split_validation(data.labels[rest], groups[rest], cfg.val_fraction, cfg.seed + f)
+        splits.append((test_index, rest[inner_train], rest[inner_val]))
     results: dict[str, list[dict[str, float]]] = {}
     oof: dict[str, np.ndarray] = {}  # out-of-fold probabilities per model, for later analysis
-    for f in range(n_folds):
-        test_index = np.flatnonzero(fold == f)
-        rest = np.flatnonzero(fold != f)
-        inner_train, inner_val = split_validation(data.labels[rest], groups[rest], cfg.val_fraction, cfg.seed + f)
+    for f, (test_index, train_index, val_index) in enumerate(splits):
         bundle = make_bundle(f)
         if log:
-            log(f"fold {f + 1}/{n_folds}: train {len(inner_train)}, validation {len(inner_val)}, test {len(test_index)}")
-        fit(bundle, data, cfg, log, rest[inner_train], rest[inner_val])
+            log(f"fold {f + 1}/{n_folds}: train {len(train_index)}, validation {len(val_index)}, test {len(test_index)}")
+        fit(bundle, data, cfg, log, train_index, val_index)
         test_seqs = [data.seqs[i] for i in test_index]
         y_test = data.labels[test_index]
         ensemble, per_member = score_sequences(bundle, test_seqs, cfg.device)

@@ -19,7 +19,8 @@ from ielmscan.model.defaults import DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYER
 from ielmscan.model.bundle import Bundle, bundle_output, load_bundle, new_bundle, save_bundle
 from ielmscan.learn.calibrate import DEFAULT_WINDOWS, calibrate
 from ielmscan.learn.cascade import fit_cascade
-from ielmscan.learn.dataset import LabelledSequences, check_lengths, load_labelled
+from ielmscan.learn.dataset import (LabelledSequences, check_lengths, load_labelled, records_needed, usable_records,
+                                    validation_folds)
 from ielmscan.errors import InputError
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.learn.fitting import Log, TrainConfig, cross_validate, fit
@@ -189,22 +190,46 @@ def training_inputs(req: TrainingRequest, window: int, log: Log | None = None) -
         positives = [seq for seq, label in zip(data.seqs, data.labels) if label == 1]
         sample = background_windows(req.background, window, positives, req.background_ratio, req.background_gc,
                                     req.seed)
-        data = data.extended(sample.names, sample.seqs, 0)
+        data = data.extended(sample.names, sample.seqs, 0, f"background windows of {req.background}")
         background = {"genome": str(req.background), "gc": req.background_gc, **sample.report()}
         windows = [(c, int(a), int(a) + sample.window) for c, a in zip(sample.chroms, sample.starts.tolist())]
         if log:
             log(f"background: {len(sample):,} windows of {req.background} ({req.background_gc} GC)")
-    validation = None
-    if val_pos or val_neg:
-        val = load_labelled(val_pos, val_neg)
+    if not (data.labels == 0).any():
+        raise InputError(f"training needs negatives as well as the positives of {data.sources(1)}: give --neg FASTA "
+                         "or --background GENOME")
+    val = load_labelled(val_pos, val_neg) if val_pos or val_neg else None
+    if val is not None:
         files += [file_record(path, f"validation {role}") for role, paths in (("positive", val_pos),
                                                                                ("negative", val_neg)) for path in paths]
-        validation = np.r_[np.zeros(len(data), bool), np.ones(len(val), bool)]
-        data = LabelledSequences(data.names + val.names, data.seqs + val.seqs, np.r_[data.labels, val.labels])
-    if data.labels.min() == data.labels.max():
-        raise InputError(f"training needs both classes: {', '.join(str(p) for p in pos + neg)}"
-                         + (" and the background" if background else "") + " hold only one")
-    check_lengths(data, window, ", ".join(str(p) for p in pos + neg + val_pos + val_neg))
+    check_lengths(data if val is None else data.joined(val), window,
+                  ", ".join(str(p) for p in pos + neg + val_pos + val_neg))
+    data, validation = usable_training_records(data, val, req)
+    return TrainingInputs(data, validation, files, background, windows)
+
+
+def usable_training_records(data: LabelledSequences, val: LabelledSequences | None,
+                            req: TrainingRequest) -> tuple[LabelledSequences, np.ndarray | None]:
+    """The usable records (:func:`~ielmscan.learn.dataset.usable_records`) of the training data and of a given
+    validation split, refused unless each class has enough distinct records for what ``req`` asks: a
+    validation split that holds both classes, and with ``--cv K`` folds that each do, each with its own."""
+    inner = validation_folds(req.val_fraction)
+    split = f"a {req.val_fraction:.0%} validation split"
+    cv_need = records_needed(req.cv, inner) if req.cv else 0
+    cv_purpose = f"--cv {req.cv} (both classes in each fold, and in {split} of the other folds)"
+    cv_remedy = "give more records, or fewer folds"
+    if val is None:
+        fit_need = inner if req.output is not None else 0
+        need, purpose, remedy = max((fit_need, f"training with {split}", "give more records, or a larger "
+                                     "--val-fraction"), (cv_need, cv_purpose, cv_remedy), key=lambda ask: ask[0])
+        return usable_records(data, need, purpose, remedy), None
+    data = usable_records(data, 1, "training", "give the training split more records")
+    val = usable_records(val, 1, "the validation split (val.*.fa)", "build the dataset again with a validation "
+                         "split that holds both classes")
+    whole = data.joined(val)
+    if req.cv:  # cross-validation deals out the dataset's training and validation records alike
+        usable_records(whole, cv_need, cv_purpose, cv_remedy, warn=False)
+    return whole, np.r_[np.zeros(len(data), bool), np.ones(len(val), bool)]
     return TrainingInputs(data, validation, files, background, windows)
 
 

@@ -8,7 +8,7 @@ from ielmscan.model.bundle import load_bundle
 from ielmscan.cli import app
 from ielmscan.learn.dataset import load_labelled
 from ielmscan.learn.dataset import LabelledSequences
-from ielmscan.errors import OutputError
+from ielmscan.errors import InputError, OutputError
 from ielmscan.learn.evaluate import evaluate, report_folder, table
 from ielmscan.io.fasta import write_fasta
 
@@ -106,3 +106,18 @@ def test_report_folder_moves_files_together_or_not_at_all(tmp_path):
     with report_folder(tmp_path / "out", force=True) as folder:
         (folder.staging / "metrics.json").write_text("[]")
     assert (tmp_path / "out" / "metrics.json").read_text() == "[]" and (tmp_path / "out" / "roc.png").exists()
+
+def test_evaluation_needs_usable_records_of_both_classes(tmp_path, data_files):
+    bundle = gc_bundle(tmp_path / "gc")
+    data = load_labelled(*data_files)
+    one_each = LabelledSequences(["p", "n"], [data.seqs[0], data.seqs[-1]], np.array([1, 0]), ["pos.fa", "neg.fa"])
+    with pytest.raises(InputError, match=r"pos.fa: 1 usable distinct positive\(s\) in 1 record\(s\); evaluation beside "
+                                         r"the GC and k-mer baselines .* at least 5 of each class: .*--no-baselines"):
+        evaluate(bundle, one_each)
+    assert evaluate(bundle, one_each, baselines=False)["n"] == 2
+    only_positives = LabelledSequences(["p"], [data.seqs[0]], np.array([1]), ["pos.fa"])
+    with pytest.raises(InputError, match="needs negatives as well as pos.fa, and has none"):
+        evaluate(bundle, only_positives, baselines=False)
+    n_rich = data.extended(["x"], ["N" * 200], 0, "neg.fa")
+    report = evaluate(bundle, n_rich, baselines=False)
+    assert report["n"] == 80 and report["positives"] == 40  # the record a scan would skip is left out

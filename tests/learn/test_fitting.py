@@ -1,9 +1,12 @@
 """The training loop: fit() on labelled sequences."""
 import numpy as np
+import pytest
+
+from ielmscan.errors import InputError
 
 from ielmscan.inference.scorer import score_sequences
-from ielmscan.learn.dataset import load_labelled
-from ielmscan.learn.fitting import TrainConfig, fit
+from ielmscan.learn.dataset import LabelledSequences, load_labelled
+from ielmscan.learn.fitting import TrainConfig, cross_validate, fit
 from ielmscan.model.bundle import new_bundle
 from tests.bundles import labelled_fastas
 
@@ -29,3 +32,14 @@ def test_training_is_deterministic_for_a_seed(tmp_path):
         fit(bundle, data, TrainConfig(epochs=2, batch_size=16, val_fraction=0.2, seed=4))
         probs.append(score_sequences(bundle, data.seqs[:10])[0])
     np.testing.assert_array_equal(probs[0], probs[1])
+
+
+def test_cross_validation_refuses_a_fold_without_a_class_before_training_any(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=20)
+    data = load_labelled(pos, neg)
+    keep = np.r_[np.arange(3), np.arange(20, 40)]  # 3 positives cannot fill 5 folds
+    data = LabelledSequences([data.names[i] for i in keep], [data.seqs[i] for i in keep], data.labels[keep])
+    made = []
+    with pytest.raises(InputError, match="fold . of 5 holds no positives.*fewer folds"):
+        cross_validate(lambda fold: made.append(fold), data, TrainConfig(epochs=1), 5)
+    assert made == []

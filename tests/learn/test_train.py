@@ -9,10 +9,12 @@ from typer.testing import CliRunner
 
 from ielmscan.model.bundle import load_bundle
 from ielmscan.cli import app
+from ielmscan.errors import InputError
 from ielmscan.learn.dataset import load_labelled
+from ielmscan.learn.train import TrainingRequest, training_inputs
 from ielmscan.inference.scorer import score_sequences
 from tests.bundles import labelled_fastas
-from ielmscan.io.fasta import write_fasta
+from ielmscan.io.fasta import read_fasta, write_fasta
 from ielmscan.io.synthetic import write_synthetic_genome
 
 runner = CliRunner()
@@ -123,3 +125,44 @@ def test_cli_train_on_a_dataset_uses_its_validation_split(tmp_path):
     assert {d["role"] for d in prov["data"]} == {"positive", "negative", "validation positive", "validation negative"}
     missing = runner.invoke(app, ["train", "--k", "3", "-o", str(tmp_path / "m2")])
     assert missing.exit_code == 2 and "--pos" in missing.stderr
+
+
+def request(tmp_path, pos, neg, **kw) -> TrainingRequest:
+    return TrainingRequest(pos=[pos], neg=[neg], output=tmp_path / "m", ks=[3], **kw)
+
+
+def test_training_asks_for_enough_distinct_records_for_its_splits_before_any_work(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=12)
+    assert len(training_inputs(request(tmp_path, pos, neg), 200).data) == 24  # a 10% split: 10 of each
+    with pytest.raises(InputError, match=r"pos.fa: 12 usable distinct positive\(s\) in 12 record\(s\); --cv 5 .*"
+                                         "needs at least 13 of each class: give more records, or fewer folds"):
+        training_inputs(request(tmp_path, pos, neg, cv=5), 200)
+    with pytest.raises(InputError, match="with a 5% validation split needs at least 20 of each class.*--val-fraction"):
+        training_inputs(request(tmp_path, pos, neg, val_fraction=0.05), 200)
+    pos, neg = labelled_fastas(tmp_path, n=13)
+    assert len(training_inputs(request(tmp_path, pos, neg, cv=5), 200).data) == 26
+
+
+def test_training_warns_of_records_in_both_classes_and_leaves_out_n_rich_ones(tmp_path, caplog):
+    pos, neg = labelled_fastas(tmp_path, n=15)
+    positives = read_fasta(pos)
+    write_fasta(neg, [*read_fasta(neg), *positives[:3], ("n_rich", "N" * 150 + "ACGT" * 12 + "AC")])
+    with caplog.at_level("WARNING"):
+        inputs = training_inputs(request(tmp_path, pos, neg), 200)
+    assert len(inputs.data) == 15 + 18
+    assert "3 positive and 3 negative record(s) are 3 sequence(s) found in both classes" in caplog.text
+    assert "neg.fa: 1 of 19 record(s) left out" in caplog.text
+
+
+def test_a_dataset_validation_split_must_hold_both_classes(tmp_path):
+    (tmp_path / "ds").mkdir()
+    labelled_fastas(tmp_path / "ds", n=20)
+    (tmp_path / "ds" / "pos.fa").rename(tmp_path / "ds" / "train.pos.fa")
+    (tmp_path / "ds" / "neg.fa").rename(tmp_path / "ds" / "train.neg.fa")
+    (tmp_path / "v").mkdir()
+    val_pos, _ = labelled_fastas(tmp_path / "v", n=3, seed=4)
+    val_pos.rename(tmp_path / "ds" / "val.pos.fa")
+    req = TrainingRequest(pos=[], neg=[], output=tmp_path / "m", ks=[3], dataset=tmp_path / "ds")
+    with pytest.raises(InputError, match=r"the validation split \(val.\*.fa\) needs negatives as well as "
+                                         r".*val.pos.fa, and has none"):
+        training_inputs(req, 200)
