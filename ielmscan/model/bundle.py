@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -247,9 +248,9 @@ def load_bundle(directory: str | Path) -> Bundle:
 
 def _load(directory: Path, nested: bool) -> Bundle:
     bundle_folder(directory)
-    manifest_path = directory / MANIFEST
-    if not manifest_path.is_file():
+    if not os.path.lexists(directory / MANIFEST):
         raise BundleError(f"model bundle {directory}: no {MANIFEST} in it")
+    manifest_path = inside(directory, MANIFEST, "manifest")  # a regular file, not a link out nor a FIFO
     try:
         if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
             raise BundleError(f"model bundle {directory}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES // 2**20} MB: "

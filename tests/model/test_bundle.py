@@ -1,5 +1,6 @@
 import ast
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -332,6 +333,18 @@ def test_files_linked_from_outside_the_bundle_are_refused_links_inside_are_fine(
     (full / "k4.safetensors").unlink()
     (full / "k4.safetensors").symlink_to("k4.safetensors")
     with pytest.raises(BundleError, match="member file k4.safetensors is a symlink loop"):
+        load_bundle(full)
+
+
+def test_a_manifest_linked_from_elsewhere_or_a_fifo_is_refused(full, tmp_path):
+    (tmp_path / "elsewhere.json").write_text((full / MANIFEST).read_text())
+    (full / MANIFEST).unlink()
+    (full / MANIFEST).symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(BundleError, match="manifest ensemble.json is a link to .*, outside the bundle folder"):
+        load_bundle(full)
+    (full / MANIFEST).unlink()
+    os.mkfifo(full / MANIFEST)  # reading it would wait for a writer forever
+    with pytest.raises(BundleError, match="manifest ensemble.json is not a file"):
         load_bundle(full)
 
 
