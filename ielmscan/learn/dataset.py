@@ -174,7 +174,8 @@ def invalid_fractions(seqs: Sequence[str]) -> np.ndarray:
     return out
 
 
-def usable_records(data: LabelledSequences, need: int, purpose: str, remedy: str, warn: bool = True) -> LabelledSequences:
+def usable_records(data: LabelledSequences, need: int, purpose: str, remedy: str,
+                   warn: bool = True) -> LabelledSequences:
     """The records of ``data`` that a scan would score (at most :data:`MAX_N_FRACTION` N/IUPAC bases).
 
     Refuses (:class:`InputError`, naming the files and the counts) unless each class keeps ``need``
