@@ -1,13 +1,15 @@
 """`ielmscan variants`: how each SNV and short indel changes the ensemble's score around it.
 
 For every ALT allele of every VCF record, two sets of windows are scored as a scan scores them (the bundle's
-window, on both strands, every member):
+window, on both strands, every member), on the scan's grid (starts every ``stride`` bases from the
+chromosome's start). The edit is REF → ALT without the bases both share at their start (an indel's padding
+base) and then at their end (:func:`trim_alleles`):
 
-- **reference**: the windows of the scan's grid (starts every ``stride`` bases from the chromosome's start)
-  that overlap the REF allele, cut from the genome;
-- **alternative**: the windows of the same grid that overlap the ALT allele on the reference with the edit
-  applied. Left of the variant both sequences agree, so for an SNV these are the same windows with one base
-  changed; an indel shifts what lies right of it, and its windows are cut around it at the same length.
+- **reference**: the grid windows of the genome that overlap the removed bases (for an insertion, that hold
+  the base after the insertion point);
+- **alternative**: the grid windows of the genome with the edit applied that overlap the inserted bases (for
+  a deletion, that hold the base after the deletion). Left of the edit both sequences agree, so for an SNV
+  these are the same windows with one base changed; an indel shifts what lies right of it.
 
 Each set gives its best window (max) and its mean; with a calibrated bundle also both as -log10 of the
 empirical background p-value (:mod:`ielmscan.model.calibration`); and alt - ref of each. Windows are scored in
@@ -53,7 +55,7 @@ SKIP_REASONS = {
     "ref_mismatch": "REF differs from the genome there, or lies outside the chromosome",
     "structural": "a structural variant: INFO SVTYPE, or REF or ALT longer than the allele length limit",
     "ambiguous_allele": "REF or ALT holds a base other than A, C, G or T",
-    "no_alt": "the record has no ALT allele ('.')",
+    "no_alt": "the record has no ALT allele ('.'), or ALT spells REF",
     "symbolic": "a symbolic ALT (<DEL>, <*>, <NON_REF>, ...), a breakend or the spanning deletion '*'",
     "chromosome_end": "a window of the grid covering the allele would reach past the chromosome's start or end",
     "n_bases": "every window covering the REF or the ALT allele has more N/IUPAC bases than allowed",
@@ -114,6 +116,23 @@ class _Planned:
     skip: str = ""
     ref_rows: list[int] = field(default_factory=list)  # rows of the batch's windows
     alt_rows: list[int] = field(default_factory=list)
+
+
+def trim_alleles(start: int, ref: str, alt: str) -> tuple[int, str, str]:
+    """The edit an allele makes: (where it starts, bases removed, bases inserted), 0-based.
+
+    The bases REF and ALT share at their start (the VCF's padding base of an indel), then at their end, are
+    no part of the edit: a window that holds only them reads the same on both alleles, so it does not count
+    as covering the variant.
+    """
+    prefix = 0
+    while prefix < min(len(ref), len(alt)) and ref[prefix] == alt[prefix]:
+        prefix += 1
+    ref, alt = ref[prefix:], alt[prefix:]
+    suffix = 0
+    while suffix < min(len(ref), len(alt)) and ref[-1 - suffix] == alt[-1 - suffix]:
+        suffix += 1
+    return start + prefix, ref[: len(ref) - suffix], alt[: len(alt) - suffix]
 
 
 def symbolic(alt: str) -> bool:
@@ -220,19 +239,22 @@ class VariantScorer:
             return _Planned(allele, "structural")
         if not set(alt) <= _ACGT:
             return _Planned(allele, "ambiguous_allele")
-        start, window = record.start, self.grid.window
-        length = self.lengths[record.chrom]
-        ref_starts = self.grid.overlapping(start, start + len(ref))
-        alt_starts = self.grid.overlapping(start, start + len(alt))
-        # Each allele's windows lie on its own sequence: the alternative one is longer or shorter by the indel.
+        edit, removed, inserted = trim_alleles(record.start, ref, alt)
+        if not removed and not inserted:
+            return _Planned(allele, "no_alt")  # ALT spells REF
+        window, length = self.grid.window, self.lengths[record.chrom]
+        # Each allele's windows are those overlapping its edited bases on its own sequence; where it has none
+        # (the reference of an insertion, the alternative of a deletion), those holding the base after the edit.
+        ref_starts = self.grid.overlapping(edit, edit + max(1, len(removed)))
+        alt_starts = self.grid.overlapping(edit, edit + max(1, len(inserted)))
         if (ref_starts[0] < 0 or ref_starts[-1] + window > length
-                or alt_starts[-1] + window > length + len(alt) - len(ref)):
+                or alt_starts[-1] + window > length + len(inserted) - len(removed)):
             return _Planned(allele, "chromosome_end")
-        # Both allele's windows start at ref_starts[0] (= alt_starts[0]) and end by start + len(ref) + window - 1
-        # in reference coordinates.
+        # Both start at ref_starts[0] (= alt_starts[0]); in reference coordinates, both end by edit + len(removed)
+        # + window.
         first = int(ref_starts[0])
-        context = self.genome.fetch(record.chrom, first, min(length, start + len(ref) + window - 1)).upper()
-        edited = context[: start - first] + alt.encode() + context[start - first + len(ref) :]
+        context = self.genome.fetch(record.chrom, first, min(length, edit + len(removed) + window)).upper()
+        edited = context[: edit - first] + inserted.encode() + context[edit - first + len(removed) :]
         return _Planned(allele, "", [self._row(context, s - first) for s in ref_starts],
                         [self._row(edited, s - first) for s in alt_starts])
 
@@ -393,7 +415,9 @@ def run_variants(
                 reader.add_info(fields)
                 reader.add_meta("ielmscanVersion", __version__)
                 reader.add_meta("ielmscanCommand", " ".join(sys.argv))
-                reader.add_meta("reference", f"file://{fasta.resolve()}")
+                # Not ##reference: the input may have its own, and it names the genome its calls were made on.
+                reader.add_meta("ielmscanGenome", str(fasta.resolve()))
+                reader.add_meta("ielmscanModel", f"{bundle.path} (sha256 {bundle.checksum})")
                 counts = {"records": 0, "alleles": 0, "scored": 0, "skipped": dict.fromkeys(SKIP_REASONS, 0)}
                 progress = progress_factory(reader.records_total) if progress_factory else None
                 with VariantScorer(bundle, genome, params) as scorer, \

@@ -17,7 +17,7 @@ from ielmscan.inference.devices import Precision
 from ielmscan.inference.scan import ScanParams, Scanner
 from ielmscan.inference.scorer import ScorerSettings
 from ielmscan.inference.variants import (SKIP_REASONS, TSV_COLUMNS, VariantParams, VariantScorer, default_prefix,
-                                         run_variants, symbolic)
+                                         run_variants, symbolic, trim_alleles)
 from ielmscan.io.fasta import write_fasta
 from ielmscan.io.genome import Genome
 from ielmscan.io.synthetic import synthetic_sequence
@@ -65,6 +65,11 @@ def ref_at(start: int, length: int = 1) -> str:
     return SEQ[start : start + length].upper()
 
 
+def other(base: str) -> str:
+    """A base that differs from ``base``."""
+    return "C" if base != "C" else "G"
+
+
 def window_probabilities(seq: str, starts: list[int]) -> np.ndarray:
     """The GC model's probability of each window [s, s + W) of ``seq``."""
     windows = [seq[s : s + W].upper() for s in starts]
@@ -102,11 +107,12 @@ def test_a_deletion_that_removes_the_planted_block_loses_the_high_score(bundle, 
     anchor = BLOCK[0] - 1
     ref, alt = ref_at(anchor, 49), ref_at(anchor)
     [result] = score(bundle, genome, write_vcf(tmp_path / "v.vcf", [("chr1", anchor + 1, "del", ref, alt)]))
-    # Grid windows overlapping REF [2199, 2248): starts 2000 ... 2200; ALT [2199, 2200) on the edited sequence:
-    # starts 2000 ... 2150 (the window at 2200 begins after the one remaining base).
-    ref_windows = window_probabilities(SEQ, [2000, 2050, 2100, 2150, 2200])
-    alt_windows = window_probabilities(edited(anchor, ref, alt), [2000, 2050, 2100, 2150])
-    assert result.skip == "" and (result.ref.windows, result.alt.windows) == (5, 4)
+    # The edit removes [2200, 2248) (the padding base 2199 stays): the grid windows overlapping it start at
+    # 2050 ... 2200; on the edited sequence the same starts hold base 2200, the first after the deletion. The
+    # window [2000, 2200) holds only the padding base of the block: the same on both alleles, not counted.
+    ref_windows = window_probabilities(SEQ, [2050, 2100, 2150, 2200])
+    alt_windows = window_probabilities(edited(anchor, ref, alt), [2050, 2100, 2150, 2200])
+    assert result.skip == "" and (result.ref.windows, result.alt.windows) == (4, 4)
     assert result.ref.max == pytest.approx(ref_windows.max(), abs=1e-5)
     assert result.ref.mean == pytest.approx(ref_windows.mean(), abs=1e-5)
     assert result.alt.max == pytest.approx(alt_windows.max(), abs=1e-5)
@@ -137,12 +143,37 @@ def test_an_insertion_in_soft_masked_sequence_cuts_its_windows_around_the_insert
     assert SEQ[pos].islower()
     ref, alt = ref_at(pos), ref_at(pos) + "G" * 30
     [result] = score(bundle, genome, write_vcf(tmp_path / "v.vcf", [("chr1", pos + 1, "ins", ref, alt)]))
-    # REF [1000, 1001): starts 850 ... 1000; ALT [1000, 1031) on the edited sequence: starts 850 ... 1000 too.
+    # The edit inserts 30 G before base 1001: REF's windows hold base 1001 (starts 850 ... 1000), ALT's overlap the
+    # inserted [1001, 1031) on the edited sequence: starts 850 ... 1000 too.
     ref_windows = window_probabilities(SEQ, [850, 900, 950, 1000])
     alt_windows = window_probabilities(edited(pos, ref, alt), [850, 900, 950, 1000])
     assert result.ref.mean == pytest.approx(ref_windows.mean(), abs=1e-5)
     assert result.alt.mean == pytest.approx(alt_windows.mean(), abs=1e-5)
     assert result.alt.max == pytest.approx(alt_windows.max(), abs=1e-5) and result.alt.max > result.ref.max
+
+
+def test_a_window_holding_only_the_padding_base_does_not_count(bundle, genome, tmp_path):
+    pos = 1199  # the grid window [1000, 1200) ends at this padding base
+    ref, alt = ref_at(pos), ref_at(pos) + "GC" * 10
+    [result] = score(bundle, genome, write_vcf(tmp_path / "v.vcf", [("chr1", pos + 1, "ins", ref, alt)]))
+    ref_windows = window_probabilities(SEQ, [1050, 1100, 1150, 1200])  # not 1000: it reads the same on both
+    alt_windows = window_probabilities(edited(pos, ref, alt), [1050, 1100, 1150, 1200])
+    assert (result.ref.windows, result.alt.windows) == (4, 4)
+    assert result.ref.mean == pytest.approx(ref_windows.mean(), abs=1e-5)
+    assert result.alt.mean == pytest.approx(alt_windows.mean(), abs=1e-5)
+
+
+@pytest.mark.parametrize("start, ref, alt, edit", [
+    (10, "A", "G", (10, "A", "G")),  # SNV
+    (10, "AC", "GT", (10, "AC", "GT")),  # MNV
+    (10, "A", "ACG", (11, "", "CG")),  # insertion after its padding base
+    (10, "ACG", "A", (11, "CG", "")),  # deletion
+    (10, "CAT", "CT", (11, "A", "")),  # a shared last base too
+    (10, "ACGT", "ACGA", (13, "T", "A")),  # an SNV written with context
+    (10, "A", "A", (11, "", "")),  # no change
+])
+def test_trim_alleles_keeps_only_the_edit(start, ref, alt, edit):
+    assert trim_alleles(start, ref, alt) == edit
 
 
 def test_stride_one_scores_every_window_overlapping_the_variant(bundle, genome, tmp_path):
@@ -153,7 +184,7 @@ def test_stride_one_scores_every_window_overlapping_the_variant(bundle, genome, 
 
 
 def test_reference_scores_are_the_scans_window_scores(bundle, genome, tmp_path):
-    rows = [("chr1", p + 1, ".", ref_at(p), "A" if ref_at(p) != "A" else "C") for p in (700, 1234, 2210, 2500)]
+    rows = [("chr1", p + 1, ".", ref_at(p), other(ref_at(p))) for p in (700, 1234, 2210, 2500)]
     results = score(bundle, genome, write_vcf(tmp_path / "v.vcf", rows))
     with Genome.open(genome) as g, Scanner(bundle, ScanParams(stride=S, scorer=FP32)) as scanner:
         windows = scanner.score_interval(g, Interval("chr1", 0, len(SEQ))).scores
@@ -164,7 +195,7 @@ def test_reference_scores_are_the_scans_window_scores(bundle, genome, tmp_path):
 
 
 def test_results_do_not_depend_on_the_batch(bundle, genome, tmp_path, monkeypatch):
-    rows = [("chr1", p + 1, ".", ref_at(p), "T" if ref_at(p) != "T" else "G") for p in range(600, 2700, 97)]
+    rows = [("chr1", p + 1, ".", ref_at(p), other(ref_at(p))) for p in range(600, 2700, 97)]
     vcf = write_vcf(tmp_path / "v.vcf", rows)
     whole = score(bundle, genome, vcf)
     monkeypatch.setattr(variants_module, "BATCH_WINDOWS", 3)  # a batch of about one record
@@ -186,7 +217,7 @@ def skipped(bundle, genome, tmp_path, rows, **kwargs) -> list[str]:
 
 def test_what_cannot_be_scored_is_reported_with_its_reason(bundle, genome, tmp_path):
     rows = [  # sorted, as the file must be
-        ("chr1", 20, "start", ref_at(19), "A"),  # the grid's windows over it would start before base 0
+        ("chr1", 20, "start", ref_at(19), other(ref_at(19))),  # the grid's windows over it would start before base 0
         ("chr1", 2000, "long", ref_at(1999, 60), ref_at(1999)),  # a 59-bp deletion
         ("chr1", 2211, "wrong", "T", "A"),  # the genome has G
         ("chr1", 2211, "sym", "G", "<DEL>"),
@@ -195,20 +226,21 @@ def test_what_cannot_be_scored_is_reported_with_its_reason(bundle, genome, tmp_p
         ("chr1", 2211, "sv", "G", "GA", "SVTYPE=INS"),
         ("chr1", 2211, "iupac", "G", "R"),
         ("chr1", 2211, "none", "G", "."),
+        ("chr1", 2211, "same", "G", "g"),
         ("chr1", LONE_BASE + 1, "gap", "A", "G"),  # every window around it is mostly N
-        ("chr1", 4190, "end", ref_at(4189), "A"),  # the grid's windows over it would end past the chromosome
+        ("chr1", 4190, "end", ref_at(4189), other(ref_at(4189))),  # the grid's windows over it would end past the chromosome
         ("chrZ", 2211, "other", "G", "A"),  # not in the genome
     ]
     assert skipped(bundle, genome, tmp_path, rows) == [
         "chromosome_end", "structural", "ref_mismatch", "symbolic", "symbolic", "symbolic", "structural",
-        "ambiguous_allele", "no_alt", "n_bases", "chromosome_end", "unknown_chrom"]
+        "ambiguous_allele", "no_alt", "no_alt", "n_bases", "chromosome_end", "unknown_chrom"]
     assert set(SKIP_REASONS) == {"unknown_chrom", "ref_mismatch", "chromosome_end", "n_bases", "symbolic",
                                  "structural", "ambiguous_allele", "no_alt"}
 
 
 def test_chromosome_end_and_allele_length_follow_the_grid_and_the_limit(bundle, genome, tmp_path):
     # Base 150 is the first one whose grid windows (starts 0 ... 150) all lie inside the chromosome.
-    rows = [("chr1", 150, ".", ref_at(149), "A"), ("chr1", 151, ".", ref_at(150), "A"),
+    rows = [("chr1", 150, ".", ref_at(149), other(ref_at(149))), ("chr1", 151, ".", ref_at(150), other(ref_at(150))),
             ("chr1", 2000, "long", ref_at(1999, 60), ref_at(1999))]
     assert skipped(bundle, genome, tmp_path, rows) == ["chromosome_end", "", "structural"]
     assert skipped(bundle, genome, tmp_path, rows, max_allele_length=60)[2] == ""
@@ -236,7 +268,7 @@ def test_run_writes_the_tsv_the_annotated_vcf_its_index_and_a_manifest(bundle, g
     vcf = write_vcf(tmp_path / "v.vcf", [
         ("chr1", anchor + 1, "del", ref_at(anchor, 49), ref_at(anchor)),
         ("chr1", 2211, "rs1", "G", "A,<NON_REF>"),
-        ("chr2", 10, "edge", ref_at(9), "A"),
+        ("chr2", 10, "edge", ref_at(9), other(ref_at(9))),
         ("chrZ", 5, "other", "A", "G"),
     ])
     manifest = run_variants(genome, vcf, bundle, VariantParams(scorer=FP32), str(tmp_path / "out"))
@@ -252,9 +284,9 @@ def test_run_writes_the_tsv_the_annotated_vcf_its_index_and_a_manifest(bundle, g
     rows = [dict(zip(TSV_COLUMNS, line.split("\t"))) for line in lines[1:]]
     assert [(r["#chrom"], r["start"], r["end"], r["alt"], r["skip"]) for r in rows] == [
         ("chr1", "2199", "2248", ref_at(anchor), "."), ("chr1", "2210", "2211", "A", "."),
-        ("chr1", "2210", "2211", "<NON_REF>", "symbolic"), ("chr2", "9", "10", "A", "chromosome_end"),
+        ("chr1", "2210", "2211", "<NON_REF>", "symbolic"), ("chr2", "9", "10", other(ref_at(9)), "chromosome_end"),
         ("chrZ", "4", "5", "G", "unknown_chrom")]
-    ref_windows = window_probabilities(SEQ, [2000, 2050, 2100, 2150, 2200])
+    ref_windows = window_probabilities(SEQ, [2050, 2100, 2150, 2200])
     deletion = rows[0]
     assert float(deletion["ref_max"]) == pytest.approx(ref_windows.max(), abs=1e-4)
     assert float(deletion["delta_max"]) == pytest.approx(float(deletion["alt_max"]) - float(deletion["ref_max"]),
@@ -273,13 +305,13 @@ def test_run_writes_the_tsv_the_annotated_vcf_its_index_and_a_manifest(bundle, g
         assert del_record.info["IELM_REF_MAX"][0] == pytest.approx(float(deletion["ref_max"]), abs=1e-6)
         assert snv.info["IELM_SKIP"] == (None, "symbolic")
         assert snv.info["IELM_ALT_MAX"][1] is None
-        [other] = list(out.fetch("chrZ"))
-        assert other.info["IELM_SKIP"] == ("unknown_chrom",)
+        [unknown] = list(out.fetch("chrZ"))
+        assert unknown.info["IELM_SKIP"] == ("unknown_chrom",)
 
 
 def test_calibrated_model_reports_background_p_values(bundle, genome, tmp_path):
     # A hand-made background of 999 window scores; no score below lies within 1e-4 of another (no float ties).
-    background = gc_probability(np.linspace(0.2, 0.55, 999)).astype(np.float32)
+    background = gc_probability(np.linspace(0.2, 0.5, 999)).astype(np.float32)
     bundle.calibration = Calibration(background, {"genome": "hand-made"})
     anchor = BLOCK[0] - 1
     ref, alt = ref_at(anchor, 49), ref_at(anchor)
@@ -288,8 +320,8 @@ def test_calibrated_model_reports_background_p_values(bundle, genome, tmp_path):
         run_variants(genome, vcf, bundle, VariantParams(scorer=FP32), str(tmp_path / "out"))
     finally:
         bundle.calibration = None
-    ref_windows = window_probabilities(SEQ, [2000, 2050, 2100, 2150, 2200])
-    alt_windows = window_probabilities(edited(anchor, ref, alt), [2000, 2050, 2100, 2150])
+    ref_windows = window_probabilities(SEQ, [2050, 2100, 2150, 2200])
+    alt_windows = window_probabilities(edited(anchor, ref, alt), [2050, 2100, 2150, 2200])
     expected = {}
     for allele, windows in (("ref", ref_windows), ("alt", alt_windows)):
         for stat, value in (("max", windows.max()), ("mean", windows.mean())):
