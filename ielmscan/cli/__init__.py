@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     commands = {info.name or info.callback.__name__ for info in app.registered_commands if info.callback}
     commands |= {group.name for group in app.registered_groups if group.name}
-    if args and not args[0].startswith("-") and args[0] not in commands:
+    # A lone "-" (FASTA on standard input) is an argument too: `scan` says why it needs a file.
+    if args and (args[0] == "-" or not args[0].startswith("-")) and args[0] not in commands:
         args.insert(0, "scan")
     app(args=args, prog_name="ielmscan")

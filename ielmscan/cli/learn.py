@@ -109,8 +109,8 @@ def train(
 @app.command(no_args_is_help=True)
 @friendly_errors
 def predict(
-    fasta: Annotated[Path, typer.Argument(help="Sequences to classify (FASTA, any lengths).", exists=True,
-                                          dir_okay=False, rich_help_panel=INPUT)],
+    fasta: Annotated[Path, typer.Argument(help="Sequences to classify (FASTA, any lengths; '-' reads standard "
+                                          "input).", rich_help_panel=INPUT)],  # read_fasta checks it, '-' too
     model: ModelDir = None,
     output: Annotated[str, typer.Option("--output", "-o", metavar="TSV", help="Where to write the table "
                                         "('-' = stdout).", rich_help_panel=OUTPUT)] = "-",

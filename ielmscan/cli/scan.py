@@ -20,7 +20,7 @@ def scan(
         Path,
         typer.Argument(
             help="Genome FASTA, plain or bgzip-compressed; a missing .fai index is built.",
-            exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
+            rich_help_panel=INPUT,  # the genome reader checks it: one line, and it says why '-' cannot be
         ),
     ],
     chrom: Annotated[

@@ -85,3 +85,20 @@ def test_two_stage_bundle_labels_strong_weak_and_non_enhancer(tmp_path):
     result = CliRunner().invoke(app, ["model", "combine", str(tmp_path / "l1"), str(tmp_path / "l2"),
                                       "-o", str(tmp_path / "cli")])
     assert result.exit_code == 0 and load_bundle(tmp_path / "cli").layer2 is not None
+
+
+def test_cli_predict_reads_standard_input(tmp_path, bundle):
+    records = [("a", "GC" * 100), ("b", "AT" * 150)]
+    fasta = write_fasta(tmp_path / "q.fa", records)
+    from_file = CliRunner().invoke(app, ["predict", str(fasta), "--model", str(bundle.path)])
+    from_stdin = CliRunner().invoke(app, ["predict", "-", "--model", str(bundle.path)], input=fasta.read_bytes())
+    assert from_stdin.exit_code == 0, from_stdin.output
+    assert from_stdin.stdout == from_file.stdout and len(from_stdin.stdout.splitlines()) == 3
+
+
+def test_cli_predict_missing_or_bad_fasta_is_one_line(tmp_path, bundle):
+    (tmp_path / "q.fa.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    for name, words in [("nope.fa", "nope.fa"), ("q.fa.gz", "gzip-compressed")]:
+        result = CliRunner().invoke(app, ["predict", str(tmp_path / name), "--model", str(bundle.path)])
+        assert result.exit_code == 1 and words in result.stderr
+        assert result.stderr.startswith("ielmscan: error: ") and len(result.stderr.splitlines()) == 1

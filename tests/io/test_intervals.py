@@ -1,16 +1,20 @@
 """Tests for ielmscan.io.intervals: interval selection (chromosomes, BED regions) and chunking."""
 from __future__ import annotations
 
+import gzip
+import os
 import random
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from ielmscan.errors import GenomeError
 from ielmscan.io.genome import Genome
 from ielmscan.kernels.grid import WindowGrid
-from ielmscan.io.intervals import Chunk, Interval, iter_chunks, select_intervals
+from ielmscan.io.intervals import Chunk, Interval, iter_chunks, open_text, read_bed, select_intervals
 
 from tests.io.test_genome import random_seq, write_fasta
 
@@ -157,3 +161,84 @@ def test_iter_chunks_fetches_lazily(small: Genome, monkeypatch) -> None:
 def test_iter_chunks_interval_past_chromosome_end_is_an_error(small: Genome) -> None:
     with pytest.raises(GenomeError, match="outside c3"):
         list(iter_chunks(small, Interval("c3", 0, 40), WindowGrid(10, 10), 2))
+
+
+# -- BED files read from streams ------------------------------------------------------------------
+
+
+def _big_bed() -> tuple[bytes, list[Interval]]:
+    """A BED well over 8 kB (the size of the read that used to be lost to a second open)."""
+    lines, intervals = [], []
+    for i in range(1500):
+        start = (i * 7) % 90
+        intervals.append(Interval("c2", start, start + 5))
+        lines.append(f"c2\t{start}\t{start + 5}\tname{i}\n")
+    return "".join(lines).encode(), intervals
+
+
+def _writer(target: Callable[[], BinaryIO], data: bytes) -> threading.Thread:
+    """A thread that writes ``data`` into what ``target()`` opens, in small pieces, then closes it."""
+
+    def run() -> None:
+        with target() as fh:
+            for i in range(0, len(data), 1000):
+                fh.write(data[i : i + 1000])
+                fh.flush()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_bed_from_a_pipe_arrives_whole(small: Genome, compress: bool) -> None:
+    data, expected = _big_bed()
+    assert len(data) > 8192
+    read, write = os.pipe()
+    writer = _writer(lambda: os.fdopen(write, "wb"), gzip.compress(data) if compress else data)
+    try:
+        assert read_bed(small, f"/dev/fd/{read}") == expected  # as `--regions <(...)` gives it
+    finally:
+        writer.join(10)
+        os.close(read)
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
+def test_bed_from_a_named_fifo_arrives_whole_without_hanging(small: Genome, tmp_path: Path, compress: bool) -> None:
+    data, expected = _big_bed()
+    fifo = tmp_path / "regions.bed"
+    os.mkfifo(fifo)
+    writer = _writer(lambda: open(fifo, "wb"), gzip.compress(data) if compress else data)
+    result: list[object] = []
+    reader = threading.Thread(target=lambda: result.append(read_bed(small, fifo)), daemon=True)
+    reader.start()
+    reader.join(20)
+    if reader.is_alive():  # a second open of the FIFO waits for a writer that never comes
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading the regions FIFO hung")
+    writer.join(10)
+    assert result == [expected]  # every line, in order
+
+
+def test_open_text_reads_plain_and_gzip_and_closes_the_file(tmp_path: Path) -> None:
+    (tmp_path / "a.bed").write_bytes(b"c1\t0\t5\n")
+    (tmp_path / "a.bed.gz").write_bytes(gzip.compress(b"c1\t0\t5\n"))
+    (tmp_path / "one").write_bytes(b"c")  # shorter than the gzip magic
+    before = len(os.listdir("/proc/self/fd"))
+    for name in ("a.bed", "a.bed.gz"):
+        with open_text(tmp_path / name) as fh:
+            assert fh.read() == "c1\t0\t5\n"
+    with open_text(tmp_path / "one") as fh:
+        assert fh.read() == "c"
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_corrupt_or_binary_bed_is_one_line(small: Genome, tmp_path: Path) -> None:
+    bed = tmp_path / "r.bed.gz"
+    bed.write_bytes(gzip.compress(b"c1\t0\t5\n" * 100)[:-20])
+    with pytest.raises(GenomeError, match="cannot read regions BED .*r.bed.gz"):
+        select_intervals(small, regions_bed=bed)
+    bed.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(GenomeError, match="r.bed.gz is not a text file"):
+        select_intervals(small, regions_bed=bed)
