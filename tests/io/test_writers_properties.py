@@ -1,0 +1,187 @@
+"""Properties of the track and the calls on arbitrary scores, thresholds and chromosome sets (hypothesis).
+
+What a reader of the outputs relies on: no crash; bins that cover exactly the scored windows; regions sorted,
+non-overlapping, inside their interval and made only of bins at or above the threshold; narrowPeak and
+bedGraph lines that say the same; a bigWig that reads back as the bins written, in the header's order.
+Coordinates are 0-based, half-open throughout.
+"""
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pyBigWig
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ielmscan.io.writers import BigWigWriter, regions_from_bins, write_bedgraph, write_narrowpeak
+from ielmscan.kernels.grid import WindowGrid, bin_edges
+from ielmscan.kernels.reduce import bin_window_scores, call_regions
+
+# No example database: nothing is left in the working tree; the failing example is printed instead.
+FAST = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Bin scores as a scan makes them: probabilities, NaN where no window was scored.
+probabilities = st.one_of(st.floats(0.0, 1.0, width=32), st.just(math.nan))
+any_score = st.floats(width=32, allow_nan=True, allow_infinity=True)
+thresholds = st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 0.5, 1.0]))
+
+
+def runs_above(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """The obvious reference: maximal runs [a, b) of bins scoring >= threshold (NaN fails)."""
+    runs, start = [], None
+    for b, s in enumerate(scores.tolist() + [math.nan]):
+        if s >= threshold and start is None:
+            start = b
+        elif not s >= threshold and start is not None:
+            runs.append((start, b))
+            start = None
+    return runs
+
+
+@FAST
+@given(st.lists(any_score, max_size=200), st.floats(allow_nan=False, width=32))
+def test_call_regions_are_the_maximal_runs_at_or_above_the_threshold(scores, threshold):
+    values = np.array(scores, dtype=np.float32)
+    starts, ends, maxima, summits = call_regions(values, threshold)
+    assert list(zip(starts.tolist(), ends.tolist())) == runs_above(values.astype(np.float64), threshold)
+    for a, b, m, s in zip(starts, ends, maxima, summits):
+        run = values[a:b].astype(np.float64)
+        assert (run >= threshold).all()
+        assert m == run.max() and s == a + int(np.argmax(run))  # the first bin reaching the maximum
+
+
+@st.composite
+def window_scores(draw):
+    """(window, stride, length, scores of the windows of a stretch that fit, some NaN = skipped)."""
+    window = draw(st.integers(1, 60))
+    stride = draw(st.integers(1, 60))
+    length = draw(st.integers(0, 400))
+    n = draw(st.integers(0, WindowGrid(window, stride).count(length)))
+    scores = draw(st.lists(probabilities, min_size=n, max_size=n))
+    return window, stride, length, np.array(scores, dtype=np.float32)
+
+
+@FAST
+@given(window_scores())
+def test_bins_cover_exactly_the_scored_windows_with_their_mean(case):
+    window, stride, length, scores = case
+    grid = WindowGrid(window, stride)
+    bins = bin_window_scores(scores, window, stride, length)
+    assert len(bins) == grid.bins(length)
+    starts, ends = bin_edges(0, length, stride)
+    for b, (a, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+        covering = [s for j, s in enumerate(scores.tolist())
+                    if not math.isnan(s) and j * stride < e and j * stride + window > a]
+        if covering:
+            assert bins[b] == pytest.approx(np.mean(covering), abs=1e-6)
+        else:
+            assert math.isnan(bins[b])
+
+
+@st.composite
+def scored_interval(draw):
+    """(chromosome length, start, end, stride, bin scores of [start, end))."""
+    stride = draw(st.integers(1, 50))
+    size = draw(st.integers(1, 3000))
+    start = draw(st.integers(0, size - 1))
+    end = draw(st.integers(start + 1, size))
+    n = -(-(end - start) // stride)
+    values = draw(st.lists(probabilities, min_size=n, max_size=n))
+    return size, start, end, stride, np.array(values, dtype=np.float32)
+
+
+@FAST
+@given(scored_interval(), thresholds)
+def test_regions_and_their_narrowpeak_lines_are_sorted_disjoint_and_above_the_threshold(case, threshold):
+    size, start, end, stride, values = case
+    scores = values.astype(np.float64)  # the threshold is compared in float64, as the kernel documents
+    regions = regions_from_bins("chrA", start, end, stride, values, threshold)
+    bins_start, bins_end = bin_edges(start, end, stride)
+    previous_end = -1
+    for r in regions:
+        assert start <= r.start < r.end <= end <= size and r.start > previous_end  # sorted, apart, inside
+        previous_end = r.end
+        inside = (bins_start >= r.start) & (bins_end <= r.end)
+        assert bins_start[inside][0] == r.start and bins_end[inside][-1] == r.end  # on bin edges
+        assert (scores[inside] >= threshold).all() and r.max_score == values[inside].max()
+        assert 0 <= r.summit < r.end - r.start
+    called = np.zeros(len(values), bool)
+    for r in regions:
+        called |= (bins_start >= r.start) & (bins_end <= r.end)
+    assert not (scores[~called] >= threshold).any()  # no bin at or above the threshold is left out
+
+    out = io.StringIO()
+    assert write_narrowpeak(out, regions) == len(regions)
+    rows = [line.split("\t") for line in out.getvalue().splitlines()]
+    assert [(row[0], int(row[1]), int(row[2])) for row in rows] == [(r.chrom, r.start, r.end) for r in regions]
+    for row, r in zip(rows, regions):
+        assert len(row) == 10 and 0 <= int(row[4]) <= 1000 and row[7] == row[8] == "-1"
+        assert int(row[9]) == r.summit and abs(float(row[6]) - r.max_score) <= 5e-5
+
+
+@FAST
+@given(scored_interval())
+def test_bedgraph_lines_are_the_finite_bins(case):
+    _, start, end, stride, values = case
+    out = io.StringIO()
+    written = write_bedgraph(out, "chrA", start, end, stride, values)
+    rows = [line.split("\t") for line in out.getvalue().splitlines()]
+    starts, ends = bin_edges(start, end, stride)
+    finite = np.isfinite(values)
+    assert written == len(rows) == finite.sum()
+    assert [(int(r[1]), int(r[2])) for r in rows] == list(zip(starts[finite].tolist(), ends[finite].tolist()))
+    assert all(abs(float(r[3]) - v) <= 5e-5 for r, v in zip(rows, values[finite].tolist()))
+
+
+@st.composite
+def genome_track(draw):
+    """Chromosomes in FASTA order (not sorted) and, per chromosome, pieces [a, b) of one scanned interval cut at
+    bin edges (as chunks are), each with its bin scores, NaN and infinity included."""
+    names = draw(st.lists(st.from_regex(r"[A-Za-z0-9_]{1,8}", fullmatch=True), min_size=1, max_size=4, unique=True))
+    stride = draw(st.integers(1, 50))
+    chroms, pieces = [], []
+    for name in names:
+        size = draw(st.integers(1, 2000))
+        chroms.append((name, size))
+        if not draw(st.booleans()):
+            continue  # a chromosome without bins (too short, or all N)
+        start = draw(st.integers(0, size - 1))
+        end = draw(st.integers(start + 1, size))
+        cuts = sorted(draw(st.sets(st.integers(1, max(1, -(-(end - start) // stride) - 1)), max_size=3)))
+        edges = [start, *(start + c * stride for c in cuts if start + c * stride < end), end]
+        for a, b in zip(edges, edges[1:]):
+            n = -(-(b - a) // stride)
+            values = draw(st.lists(st.one_of(probabilities, st.just(math.inf)), min_size=n, max_size=n))
+            pieces.append((name, a, b, np.array(values, dtype=np.float32)))
+    return chroms, stride, pieces
+
+
+@settings(FAST, max_examples=40)
+@given(genome_track())
+def test_bigwig_reads_back_as_the_bins_written(track):
+    chroms, stride, pieces = track
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.bw"
+        with BigWigWriter(path, chroms) as bw:
+            for name, a, b, values in pieces:
+                bw.add_bins(name, a, b, stride, values)
+        reader = pyBigWig.open(str(path))
+        try:
+            assert list(reader.chroms().items()) == chroms  # the FASTA's order, not sorted
+            for name, _ in chroms:
+                expected = []
+                for chrom, a, b, values in pieces:
+                    if chrom == name:
+                        starts, ends = bin_edges(a, b, stride)
+                        keep = np.isfinite(values)
+                        expected += zip(starts[keep].tolist(), ends[keep].tolist(), values[keep].tolist())
+                got = reader.intervals(name) or []
+                assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in expected]
+                assert [np.float32(v) for _, _, v in got] == [np.float32(v) for _, _, v in expected]  # exact
+        finally:
+            reader.close()
