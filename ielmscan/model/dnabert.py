@@ -93,6 +93,9 @@ def read_checkpoint(directory: Path, head: Path | None = None) -> tuple[Enhancer
 
     if not directory.is_dir():
         raise bad("not a folder" if directory.exists() else "no such folder")
+    if not (directory / CONFIG_FILE).is_file():  # the first thing to say of a folder of another kind
+        raise bad(f"no {CONFIG_FILE}: not a Hugging Face model folder ({CONFIG_FILE}, {VOCAB_FILE} and "
+                  f"{' or '.join(WEIGHT_FILES)})")
     weights = _weights_file(directory, bad)
     k, vocab = read_vocab(directory / VOCAB_FILE, bad)
     shape = read_config(directory / CONFIG_FILE, len(vocab), bad)
@@ -163,12 +166,11 @@ def read_config(path: Path, vocab_tokens: int, bad: Problem | None = None) -> di
     """The member shape a BERT ``config.json`` declares (MemberConfig keywords, without k and the head),
     checked against what ielmscan's encoder computes and against the vocabulary's length."""
     bad = bad or (lambda problem: BundleError(problem))
-    if not path.is_file():
-        raise bad(f"no {path.name}: not a Hugging Face model folder (config.json, vocab.txt and "
-                  f"{' or '.join(WEIGHT_FILES)})")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise bad(f"{path.name} cannot be read ({exc})") from None
+    except json.JSONDecodeError as exc:
         raise bad(f"{path.name} is not valid JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(config, dict):
         raise bad(f"{path.name} is not a JSON object")
@@ -281,8 +283,9 @@ def _check_head(state: dict[str, Tensor], hidden: int, source: Path) -> int:
                 "classifier2.weight": (1, width), "classifier2.bias": (1,)}
     for name, tensor in zip(expected, (dense, dense_bias, out, out_bias)):
         if width < 1 or tuple(tensor.shape) != expected[name]:
-            raise BundleError(f"{source}: head tensor {name} has shape {tuple(tensor.shape)}; iEnhancer-ELM's head "
-                              f"is Linear({hidden}, n) → tanh → Linear(n, 1) → sigmoid, so it needs {expected[name]}")
+            raise BundleError(f"{source}: head tensor {name} has shape {tuple(tensor.shape)}; iEnhancer-ELM's "
+                              f"head is Linear({hidden}, n) → tanh → Linear(n, 1) → sigmoid, so it needs "
+                              f"{expected[name]}")
     return width
 
 

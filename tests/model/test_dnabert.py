@@ -235,6 +235,7 @@ def _sequence_classification_head(state: dict[str, torch.Tensor]) -> None:
     (spoil_vocab(lambda lines: lines[:-1] + [lines[5]]), ("vocab.txt", "more than once")),
     (spoil_vocab(lambda lines: lines[:-1] + ["ACGT"]), ("vocab.txt", "line 69", "'ACGT'", "not a 3-mer")),
     (spoil_vocab(lambda lines: [t for t in lines if t != "[CLS]"] + ["AAA"]), ("[CLS]", "0 times")),
+    (lambda d: (d / "config.json").write_text("{not json"), ("config.json is not valid JSON",)),
     (spoil_json("config.json", vocab_size=70), ("vocab_size 70", "vocab.txt lists 69 tokens")),
     (spoil_json("config.json", hidden_act="gelu_new"), ("hidden_act", "gelu_new")),
     (spoil_json("config.json", model_type="roberta"), ("model_type", "roberta")),
@@ -250,8 +251,9 @@ def _sequence_classification_head(state: dict[str, torch.Tensor]) -> None:
     (spoil_weights(lambda s: s.update({"bert.encoder.layer.5.output.dense.bias": torch.zeros(32)})),
      ("unexpected key encoder.layer.5",)),
 ], ids=["no-config", "no-vocab", "no-weights", "only-a-pt-file", "sharded", "tensorflow", "vocab-short",
-        "vocab-repeat", "vocab-mixed-k", "vocab-no-cls", "config-vocab-size", "config-gelu-new", "config-roberta",
-        "config-hidden", "config-intermediate", "weights-vocab-rows", "weights-nan", "no-head", "sequence-classification-head",
+        "vocab-repeat", "vocab-mixed-k", "vocab-no-cls", "config-not-json", "config-vocab-size", "config-gelu-new", "config-roberta",
+        "config-hidden", "config-intermediate", "weights-vocab-rows", "weights-nan", "no-head",
+        "sequence-classification-head",
         "incomplete-head", "head-two-outputs", "extra-layer"])
 def test_bad_checkpoints_are_refused_with_one_clear_error(tmp_path, spoil, words):
     folder = tmp_path / "d3"
