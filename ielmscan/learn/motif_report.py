@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ielmscan import __version__
 from ielmscan.io.fasta import read_fasta
 from ielmscan.io.motif_formats import MemeMotif, write_meme, write_table
@@ -32,6 +34,7 @@ SUMMARY_COLUMNS = ("motif", "consensus", "width", "instances", "sequences", "pat
 MATCH_COLUMNS = ("motif", "rank", "target_id", "target_name", "p_value", "e_value", "q_value", "similarity",
                  "offset", "overlap", "strand")
 INSTANCE_COLUMNS = ("motif", "sequence", "start", "end", "window")
+SHUFFLE_SEED = 0  # column order of the shuffled control copies
 
 
 @dataclass
@@ -46,6 +49,9 @@ class MotifReport:
     database_size: int
     match_q: float  # a motif is "known" where its best match's q-value is below this
     model: dict[str, Any]
+    # The same comparison for copies of the motifs with their columns shuffled (same information, no
+    # order): how many of those "match" says how much the count of known motifs means.
+    shuffled_known: int | None = None
 
     def known(self) -> int:
         """Motifs whose best match is below ``match_q``."""
@@ -75,12 +81,18 @@ def run_motifs(bundle: Bundle, pos: str | Path, neg: str | Path, params: MotifPa
     negatives = [s.upper() for _, s in read_fasta(neg)]
     scores = attention_scores(bundle, positives, member=member, device=device, batch_size=batch_size)
     result = find_motifs(positives, negatives, scores, params)
+    shuffled_known = None
     if known is not None:
-        for motif, matches in zip(result.motifs, compare([m.probabilities for m in result.motifs], known, top)):
+        matrices = [m.probabilities for m in result.motifs]
+        for motif, matches in zip(result.motifs, compare(matrices, known, top)):
             motif.matches = matches
+        rng = np.random.default_rng(SHUFFLE_SEED)
+        shuffled = compare([m[rng.permutation(len(m))] for m in matrices], known, 1)
+        shuffled_known = sum(1 for matches in shuffled if matches and matches[0].q_value < match_q)
     return MotifReport(result, names, positives, member, known.name if known else None,
                        len(known.motifs) if known else 0, match_q,
-                       {"path": str(bundle.path), "sha256": bundle.checksum, "members": [m.name for m in bundle.members]})
+                       {"path": str(bundle.path), "sha256": bundle.checksum, "members": [m.name for m in bundle.members]},
+                       shuffled_known)
 
 
 def _summary_rows(report: MotifReport) -> list[dict[str, Any]]:
@@ -136,7 +148,8 @@ def write_report(report: MotifReport, output: str | Path, inputs: Iterable[str |
             "params": asdict(result.params),
             "counts": {"positives": result.positives, "negatives": result.negatives, "regions": result.regions,
                        "patterns": result.patterns, "enriched_patterns": result.enriched, "groups": result.groups,
-                       "motifs": len(result.motifs), "known": report.known() if report.database else None},
+                       "motifs": len(result.motifs), "known": report.known() if report.database else None,
+                       "known_when_columns_shuffled": report.shuffled_known},
             "database": report.database, "database_motifs": report.database_size, "match_q": report.match_q,
             "outputs": names,
         })
@@ -151,7 +164,7 @@ def summary(report: MotifReport) -> str:
              f"{len(r.motifs)} motifs with at least {r.params.min_instances} instances"]
     if report.database:
         lines.append(f"{report.known()} of {len(r.motifs)} match {report.database} ({report.database_size} motifs) "
-                     f"at q < {report.match_q:g}")
+                     f"at q < {report.match_q:g}; copies with their columns shuffled: {report.shuffled_known}")
     for row in _summary_rows(report):
         match = (f"  {row['best_match_name']} {row['best_match']} q={row['match_q_value']:.2g}"
                  if "best_match" in row else "")
