@@ -6,6 +6,8 @@ import textwrap
 import tests.naive as naive
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ielmscan.model import tokens
 from ielmscan.kernels import encode
@@ -18,6 +20,7 @@ from ielmscan.kernels.encode import (
     reverse_complement_codes,
     window_invalid_fraction,
 )
+from ielmscan.kernels.grid import WindowGrid
 
 EDGE_CASES = [
     b"",
@@ -281,3 +284,40 @@ def test_reverse_complement_codes_of_rows_reverses_each_row_on_its_own():
     assert got.tolist() == [[4, 0, 1, 2, 3], [2, 3, 3, 4, 4]]
     for row, expected in zip(rows, got):
         np.testing.assert_array_equal(naive.reverse_complement_codes(row), expected)
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+
+PROPERTY = settings(max_examples=50, deadline=None)
+# Bases as they come: every case, N runs, IUPAC codes, and bytes that are no base at all.
+TEXT = st.lists(st.sampled_from([b"A", b"C", b"G", b"T", b"a", b"c", b"g", b"t", b"N" * 5, b"n", b"R", b"y", b"-"]),
+                max_size=120).map(b"".join) | st.binary(max_size=120)
+
+
+@PROPERTY
+@given(TEXT)
+def test_property_encode_bases_codes_every_byte(seq):
+    codes = encode_bases(seq)
+    assert codes.dtype == np.uint8 and len(codes) == len(seq) and np.all(codes <= INVALID)
+    np.testing.assert_array_equal(codes, naive.encode_bases(seq))
+    np.testing.assert_array_equal(reverse_complement_codes(reverse_complement_codes(codes)), codes)
+    assert reverse_complement(reverse_complement(seq)) == seq
+
+
+@PROPERTY
+@given(TEXT, st.lists(st.integers(1, 8), min_size=1, max_size=4, unique=True))
+def test_property_kmer_token_ids_match_the_reference(seq, ks):
+    codes = encode_bases(seq)
+    ids = kmer_token_ids(codes, ks)
+    assert ids.shape == (len(ks), len(seq))
+    np.testing.assert_array_equal(ids, naive.kmer_token_ids(codes, ks))
+
+
+@PROPERTY
+@given(TEXT, st.integers(1, 40), st.integers(1, 40))
+def test_property_window_invalid_fraction_one_per_window(seq, window, stride):
+    codes = encode_bases(seq)
+    got = window_invalid_fraction(codes, window, stride)
+    assert len(got) == WindowGrid(window, stride).count(len(seq))
+    assert np.all((got >= 0) & (got <= 1))
+    np.testing.assert_allclose(got, naive.window_invalid_fraction(codes, window, stride), rtol=0, atol=1e-6)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ielmscan.kernels.grid import WindowGrid, bin_count, bin_edges
 
@@ -76,3 +78,36 @@ def test_bad_geometry_is_refused(window, stride) -> None:
         WindowGrid(window, stride)
     with pytest.raises(ValueError):
         bin_edges(10, 5, 1)
+
+
+# -- properties (hypothesis) -----------------------------------------------------------------------
+
+GEOMETRY = st.tuples(st.integers(1, 300), st.integers(1, 300), st.integers(0, 3000))  # window, stride, length
+
+
+@settings(max_examples=100, deadline=None)
+@given(GEOMETRY)
+def test_property_windows_fit_and_bins_tile_the_stretch(geometry) -> None:
+    window, stride, length = geometry
+    grid = WindowGrid(window, stride)
+    starts = grid.starts(length)
+    assert len(starts) == grid.count(length)
+    assert np.all(starts + window <= length)  # every window fits ...
+    assert (starts[-1] if len(starts) else -stride) + stride + window > length  # ... and no further one would
+    assert grid.span(len(starts)) == (starts[-1] + window if len(starts) else 0)
+    bin_starts, bin_ends = grid.bin_edges(0, length)
+    assert len(bin_starts) == grid.bins(length)
+    # Bins tile [0, length) exactly: no gap, no overlap, none empty.
+    assert np.array_equal(bin_starts[1:], bin_ends[:-1]) and np.all(bin_ends > bin_starts)
+    assert (bin_starts[0] if len(bin_starts) else 0) == 0 and (bin_ends[-1] if len(bin_ends) else 0) == length
+    for j, start in enumerate(starts):
+        # Window j starts where bin j starts and ends in bin last_bin(j).
+        assert bin_starts[j] == start
+        last = grid.last_bin(j)
+        assert bin_starts[last] < start + window <= bin_ends[last]
+    covering = grid.covering_starts(length)
+    if length >= window and stride <= window:  # a stride past the window leaves gaps between windows
+        covered = np.zeros(length, dtype=bool)
+        for start in covering:
+            covered[start : start + window] = True
+        assert covered.all() and covering[-1] == length - window

@@ -6,7 +6,10 @@ import textwrap
 import tests.naive as naive
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from ielmscan.kernels.grid import WindowGrid
 from ielmscan.kernels.reduce import bin_window_scores, call_regions
 
 nan = np.nan
@@ -216,3 +219,48 @@ _NO_JIT_SCRIPT = textwrap.dedent(
 
 def test_kernels_match_reference_without_jit():
     assert "no-jit ok" in naive.run_without_jit(_NO_JIT_SCRIPT)
+
+
+# ---------------------------------------------------------------- properties (hypothesis)
+
+
+@st.composite
+def scored_stretch(draw):
+    """Window, stride, a score per window (NaN: skipped) and a stretch length the windows fit in."""
+    window, stride = draw(st.integers(1, 60)), draw(st.integers(1, 60))
+    scores = draw(st.lists(st.one_of(st.floats(0, 1, width=32), st.just(nan)), max_size=40))
+    span = WindowGrid(window, stride).span(len(scores))
+    return window, stride, np.array(scores, dtype=np.float32), span + draw(st.integers(0, 2 * stride))
+
+
+@settings(max_examples=80, deadline=None)
+@given(scored_stretch())
+def test_property_bins_cover_exactly_the_scored_windows(case):
+    window, stride, scores, length = case
+    bins = bin_window_scores(scores, window, stride, length)
+    grid = WindowGrid(window, stride)
+    assert len(bins) == grid.bins(length)
+    # A bin has a value exactly when a scored (non-NaN) window shares a base with it.
+    covered = np.zeros(len(bins), dtype=bool)
+    for j, score in enumerate(scores):
+        if not np.isnan(score):
+            covered[j : grid.last_bin(j) + 1] = True
+    assert np.array_equal(~np.isnan(bins), covered)
+    np.testing.assert_allclose(bins, naive.bin_window_scores(scores, window, stride, length), rtol=1e-6)
+    # Each bin's value is a mean of scores: never outside their range.
+    if covered.any():
+        finite = scores[~np.isnan(scores)]
+        assert finite.min() - 1e-6 <= np.nanmin(bins) and np.nanmax(bins) <= finite.max() + 1e-6
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.one_of(st.floats(0, 1, width=32), st.just(nan)), max_size=60), st.floats(0, 1))
+def test_property_regions_are_the_maximal_runs_at_or_above_the_threshold(scores, threshold):
+    bins = np.array(scores, dtype=np.float32)
+    starts, ends, maxima, summits = call_regions(bins, threshold)
+    passing = np.zeros(len(bins), dtype=bool)
+    for start, end, best, summit in zip(starts, ends, maxima, summits):
+        assert start < end and start <= summit < end and bins[summit] == best == np.max(bins[start:end])
+        passing[start:end] = True
+    assert np.array_equal(passing, bins.astype(np.float64) >= threshold)  # NaN never passes
+    assert np.all(starts[1:] > ends[:-1])  # runs never touch: each is maximal
