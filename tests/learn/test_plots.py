@@ -89,3 +89,20 @@ def test_a_curve_of_a_million_points_plots(tmp_path):
     assert len(fpr) > 500_000
     plot_roc({"model": (fpr, tpr, 0.6)}, tmp_path / "roc.png")
     assert (tmp_path / "roc.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_logo_is_a_png_as_wide_as_its_motif_and_rejects_other_shapes(tmp_path):
+    from ielmscan.errors import InputError
+    from ielmscan.learn.plots import plot_logo
+
+    narrow, wide = tmp_path / "narrow.png", tmp_path / "wide.png"
+    plot_logo(np.eye(4)[[0, 1, 2]], narrow, "three columns")
+    plot_logo(np.full((20, 4), 0.25), wide)  # no information: an empty logo, still drawn
+    assert narrow.read_bytes()[:8] == PNG_MAGIC and wide.read_bytes()[:8] == PNG_MAGIC
+
+    def png_width(path):
+        return int.from_bytes(path.read_bytes()[16:20], "big")
+
+    assert png_width(wide) > png_width(narrow)
+    with pytest.raises(InputError, match=r"\(width, 4\)"):
+        plot_logo(np.ones((5, 3)), tmp_path / "bad.png")
