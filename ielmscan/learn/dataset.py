@@ -166,6 +166,11 @@ def records_needed(folds: int, inner: int = 0) -> int:
 
 def invalid_fractions(seqs: Sequence[str]) -> np.ndarray:
     """Share of N/IUPAC bases of each sequence, as the scanner's kernel counts them (1.0 for an empty one)."""
+    lengths = {len(seq) for seq in seqs}
+    if len(lengths) == 1 and 0 not in lengths:  # the usual case: one kernel call on the records end to end
+        length = lengths.pop()
+        codes = encode_bases("".join(seqs).encode("ascii", errors="replace"))
+        return window_invalid_fraction(codes, length, length).astype(np.float64)
     out = np.ones(len(seqs))
     for i, seq in enumerate(seqs):
         if seq:

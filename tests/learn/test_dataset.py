@@ -84,6 +84,7 @@ def labelled(pos: list[str], neg: list[str]) -> LabelledSequences:
 
 def test_invalid_fractions_count_n_and_iupac_as_the_scanner_does():
     np.testing.assert_allclose(invalid_fractions(["ACGT", "ACNN", "nnnn", "ACGR", ""]), [0, 0.5, 1, 0.25, 1])
+    np.testing.assert_allclose(invalid_fractions(["ACGT", "ACNN", "nnnn", "ACGR"]), [0, 0.5, 1, 0.25])  # one length
 
 
 def test_a_class_without_a_usable_record_is_refused_at_loading(tmp_path):
