@@ -393,14 +393,15 @@ def run_variants(
     """Score the VCF's variants and write PREFIX.tsv, PREFIX.vcf.gz (+ .tbi) and PREFIX.json, all or nothing.
 
     Returns the run manifest. No output may be an input (the FASTA and its index, the VCF and its index, a
-    file of the bundle); outputs of an earlier run are replaced only with ``force``. Both, the VCF's records
-    and its chromosome names are checked before anything is scored.
+    file of the bundle); other existing files are replaced only with ``force``, or when an earlier run wrote
+    them. These rules, every record of the VCF and its chromosome names are checked before anything is scored.
     """
     started = time.perf_counter()
     params.validate(bundle)
     with Genome.open(fasta) as genome:
-        with VcfReader(vcf, dict(genome.chroms)) as reader:
-            unknown = [c for c in reader.contigs if c not in dict(genome.chroms)]
+        lengths = dict(genome.chroms)
+        with VcfReader(vcf, lengths) as reader:
+            unknown = [c for c in reader.contigs if c not in lengths]
             if reader.contigs and len(unknown) == len(reader.contigs):
                 raise InputError(f"none of the chromosomes of {vcf} ({_names(unknown)}) is in {fasta} "
                                  f"({_names([n for n, _ in genome.chroms])}): is the VCF for another genome, or does "
