@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FaiRecord", "IndexMismatch", "Malformed", "check_index", "open_source", "read_fai"]
+__all__ = ["FaiRecord", "IndexMismatch", "Malformed", "check_index", "line_problem", "open_source", "read_fai"]
 
 _GRAPH = bytes(range(0x21, 0x7F))  # what htslib counts as a base (isgraph); every other byte is skipped
 _NON_GRAPH = re.compile(rb"[^\x21-\x7e]")
@@ -398,6 +398,13 @@ def _bad_bytes(data: bytes, column: int, line_bases: int) -> str:
                 "hold the same number of bases")
     return (f"{_describe_byte(byte)} inside a sequence line, which htslib would skip, misplacing every base "
             "after it: sequence lines hold bases only")
+
+
+def line_problem(line: bytes) -> str | None:
+    """What makes a sequence ``line`` (with or without its line end) no line of bases, if anything does."""
+    text = line.rstrip(b"\n")
+    text = text[:-1] if text.endswith(b"\r") else text
+    return _bad_bytes(text, 0, len(text)) if text.translate(None, _GRAPH) else None
 
 
 def _bad_ending(line: bytes, ending: bytes, line_bases: int) -> str:

@@ -23,7 +23,8 @@ import pysam
 
 from ielmscan.errors import GenomeError
 from ielmscan.io.capture import captured_stderr as _captured_stderr  # its home is io/capture.py
-from ielmscan.io.faidx import FaiRecord, IndexMismatch, Malformed, check_index, open_source, read_fai
+from ielmscan.io.faidx import (FaiRecord, IndexMismatch, Malformed, check_index, line_problem, open_source,
+                               read_fai)
 from ielmscan.io.paths import can_create_files as _can_create_files
 
 __all__ = ["Genome", "default_index_cache_dir"]
@@ -370,7 +371,7 @@ def _checked_new_index(fasta: Path, fai: Path, gzi: Path | None) -> list[FaiReco
     """The records of an index htslib has just built, once every line of ``fasta`` agrees with them."""
     try:
         records = read_fai(fai)
-        if not records:
+        if not any(record.length for record in records):
             raise GenomeError(f"FASTA {fasta} holds no sequences (only headers without bases)")
         with contextlib.closing(open_source(fasta, gzi, full=True)) as source:
             check_index(records, source, full=True)
@@ -399,30 +400,55 @@ def _build_failure(fasta: Path, compressed: bool, htslib_log: str, failure: str)
     for pattern, problem in _HTSLIB_REASONS:
         found = pattern.search(htslib_log)
         if found is not None:
-            line = int(found.group(1))
-            record = _record_at_line(fasta, compressed, line)
-            where = f"record {record!r} line {line}" if record is not None else f"line {line}"
-            return f"FASTA {fasta} {where}: {problem}"
+            number = int(found.group(1))
+            record, line = _line_of(fasta, compressed, number)
+            where = f"record {record!r} line {number}" if record is not None else f"line {number}"
+            return f"FASTA {fasta} {where}: {line_problem(line) or problem}"
     last = re.search(r"The last entry '(.*)' has no sequence", htslib_log)
     if last is not None:
         return f"FASTA {fasta} ends with a header line ('>{last.group(1)}') without bases: remove it"
+    # htslib gives up without a reason (samtools then says 'File truncated') on two layouts.
+    lone_cr, last_line = _ending_and_last_line(fasta, compressed)
+    if lone_cr:
+        return (f"FASTA {fasta} ends its lines with a carriage return alone (\\r, old Mac style): convert them "
+                "to \\n (e.g. `tr '\\r' '\\n'`)")
+    if last_line.startswith(b">"):
+        name = last_line[1:].split()
+        return (f"FASTA {fasta} ends with a header line ('>{(name[0] if name else b'').decode('utf-8', 'replace')}') "
+                "without bases: remove it or add its sequence")
     # htslib's own log says what is wrong (and where); samtools' message only that it failed.
     detail = _one_line(htslib_log) if htslib_log.strip() else _one_line(failure)
     return f"cannot index FASTA {fasta}: {detail}"
 
 
-def _record_at_line(fasta: Path, compressed: bool, line: int) -> str | None:
-    """The name of the record that line ``line`` (1-based) of ``fasta`` belongs to (read up to that line)."""
-    name = None
+def _lines(fasta: Path, compressed: bool) -> Iterator[bytes]:
+    """The lines of ``fasta`` (bgzip decompressed), read on an error path only; none if it cannot be read."""
     with contextlib.suppress(OSError, EOFError, zlib.error):
         with (gzip.open(fasta, "rb") if compressed else open(fasta, "rb")) as fh:
-            for number, text in enumerate(fh, 1):
-                if number >= line:
-                    break
-                if text.startswith(b">"):
-                    words = text[1:].split()
-                    name = (words[0] if words else b"").decode("utf-8", "replace")
-    return name
+            yield from fh
+
+
+def _line_of(fasta: Path, compressed: bool, number: int) -> tuple[str | None, bytes]:
+    """The record that line ``number`` (1-based) of ``fasta`` belongs to, and that line."""
+    name = None
+    for at, text in enumerate(_lines(fasta, compressed), 1):
+        if at == number:
+            return name, text
+        if text.startswith(b">"):
+            words = text[1:].split()
+            name = (words[0] if words else b"").decode("utf-8", "replace")
+    return name, b""
+
+
+def _ending_and_last_line(fasta: Path, compressed: bool) -> tuple[bool, bytes]:
+    """Whether a line of ``fasta`` ends in a carriage return alone, and its last line that is not blank."""
+    last = b""
+    for text in _lines(fasta, compressed):
+        if b"\r" in text.rstrip(b"\r\n") or (text.endswith(b"\r")):
+            return True, last
+        if text.strip():
+            last = text.strip()
+    return False, last
 
 
 @contextlib.contextmanager
