@@ -21,8 +21,9 @@ from ielmscan import __version__
 from ielmscan.io.fasta import read_fasta
 from ielmscan.io.motif_formats import MemeMotif, write_meme, write_table
 from ielmscan.io.writers import OutputFolder, write_manifest
+from ielmscan.learn.attention import attention_scores, check_lengths
 from ielmscan.learn.jaspar import Database, compare, load_database
-from ielmscan.learn.motifs import MotifParams, MotifResult, attention_scores, find_motifs
+from ielmscan.learn.motifs import MotifParams, MotifResult, find_motifs
 from ielmscan.learn.plots import plot_logo
 from ielmscan.model.bundle import Bundle
 
@@ -79,6 +80,7 @@ def run_motifs(bundle: Bundle, pos: str | Path, neg: str | Path, params: MotifPa
     records = read_fasta(pos)
     names, positives = [n for n, _ in records], [s.upper() for _, s in records]
     negatives = [s.upper() for _, s in read_fasta(neg)]
+    check_lengths(bundle, positives, member, names, str(pos))
     scores = attention_scores(bundle, positives, member=member, device=device, batch_size=batch_size)
     result = find_motifs(positives, negatives, scores, params)
     shuffled_known = None

@@ -2,11 +2,8 @@
 
 The steps, each a function here:
 
-1. :func:`attention_scores` — per-nucleotide attention of every positive: the last layer's [CLS] row
-   (through the network's readable path, which returns the weights), summed over heads; each k-mer's
-   weight spread over its k bases and averaged by how many k-mers cover a base; normalised to unit L2
-   norm per sequence. Members with different k are combined base by base: the normalised scores are
-   averaged with the bundle's member weights (or one member is analysed alone).
+1. :func:`ielmscan.learn.attention.attention_scores` — per-nucleotide attention of every positive (the
+   last layer's [CLS] row, spread over the bases; members averaged), or any scores of the same lengths.
 2. :func:`high_attention_regions` — runs of bases scoring above the sequence's mean, runs at most
    ``max_gap`` bases apart joined, runs shorter than ``min_length`` dropped.
 3. :func:`enrichment` — each distinct region sequence (a pattern) is tested for enrichment in the
@@ -29,10 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ielmscan.errors import InputError
 from ielmscan.kernels.encode import INVALID, encode_bases
-from ielmscan.model.bundle import Bundle
-from ielmscan.model.tokens import BASES, encode_sequences, token_rows
+from ielmscan.model.tokens import BASES
 
 log = logging.getLogger(__name__)
 
@@ -90,74 +85,6 @@ class Motif:
     def sequences(self) -> int:
         """Distinct positive sequences with an instance."""
         return len({i for i, _, _ in self.windows})
-
-
-# ---- 1. attention ---------------------------------------------------------------------------------------
-
-
-def spread_to_bases(kmer_scores: np.ndarray, k: int) -> np.ndarray:
-    """(N, L-k+1) k-mer scores → (N, L) base scores: each base gets the mean of the k-mers covering it."""
-    n, kmers = kmer_scores.shape
-    length = kmers + k - 1
-    cumulative = np.zeros((n, kmers + 1))
-    np.cumsum(kmer_scores, axis=1, out=cumulative[:, 1:])
-    base = np.arange(length)
-    first, last = np.maximum(base - k + 1, 0), np.minimum(base, kmers - 1)  # k-mers i with i <= base < i + k
-    return (cumulative[:, last + 1] - cumulative[:, first]) / (last - first + 1)
-
-
-def _unit_norm(scores: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(scores, axis=1, keepdims=True)
-    return scores / np.where(norms > 0, norms, 1.0)
-
-
-def attention_scores(bundle: Bundle, seqs: Sequence[str], member: str | None = None, device: str = "cpu",
-                     batch_size: int | None = None) -> list[np.ndarray]:
-    """Per-nucleotide attention of each sequence (float64, one value per base; see the module docstring).
-
-    ``member``: analyse that member alone (its name, e.g. ``k6``) instead of the weighted mean of all.
-    Sequences of any length the members take are accepted; equal lengths are batched together.
-    """
-    import torch
-
-    from ielmscan.inference.devices import resolve_device
-    from ielmscan.inference.scorer import default_batch_size
-
-    members = bundle.members
-    if member is not None:
-        members = [m for m in bundle.members if m.name == member]
-        if not members:
-            raise InputError(f"the model has no member {member!r}: its members are "
-                             f"{', '.join(m.name for m in bundle.members)}")
-    weights = np.asarray([m.weight for m in members], dtype=np.float64)
-    weights /= weights.sum()
-    longest, shortest = bundle.max_window(), max(m.config.k for m in members)
-    for i, seq in enumerate(seqs):
-        if not shortest <= len(seq) <= longest:
-            raise InputError(f"sequence {i + 1} is {len(seq)} bp: the model takes {shortest} to {longest} bp")
-    target = resolve_device(device)
-    batch_size = batch_size or default_batch_size(target)
-    out: list[np.ndarray] = [np.empty(0)] * len(seqs)
-    by_length: dict[int, list[int]] = {}
-    for i, seq in enumerate(seqs):
-        by_length.setdefault(len(seq), []).append(i)
-    with torch.inference_mode():
-        for length, rows in by_length.items():
-            codes = encode_sequences([seqs[i] for i in rows])
-            total = np.zeros((len(rows), length))
-            for weight, m in zip(weights, members):
-                model = m.model.to(target).eval()
-                ids = torch.from_numpy(token_rows(codes, m.config.k))
-                kmer_scores = np.concatenate([
-                    # [CLS] row of the last layer, summed over heads; [CLS] and [SEP] columns dropped
-                    model.encoder.last_attention(ids[b : b + batch_size].to(target))[:, :, 0, 1:-1]
-                    .sum(1).double().cpu().numpy()
-                    for b in range(0, len(rows), batch_size)])
-                total += weight * _unit_norm(spread_to_bases(kmer_scores, m.config.k))
-            total = _unit_norm(total)  # the mean of unit vectors is shorter than one
-            for row, i in enumerate(rows):
-                out[i] = total[row]
-    return out
 
 
 # ---- 2. regions -----------------------------------------------------------------------------------------
@@ -373,8 +300,8 @@ class MotifResult:
 
 def find_motifs(positives: Sequence[str], negatives: Sequence[str], scores: Sequence[np.ndarray],
                 params: MotifParams = MotifParams()) -> MotifResult:
-    """Steps 2–5 on the positives' per-nucleotide ``scores`` (step 1, :func:`attention_scores`, or any
-    scores of the same lengths); motifs ordered by instances, most first."""
+    """Steps 2–5 on the positives' per-nucleotide ``scores`` (step 1); motifs ordered by instances, most
+    first."""
     if len(scores) != len(positives):
         raise ValueError(f"{len(scores)} score arrays for {len(positives)} positive sequences")
     for i, (seq, score) in enumerate(zip(positives, scores)):

@@ -1,22 +1,16 @@
 """The motif analysis step by step, on hand-made attention scores and generated sequences with a planted motif.
 
-A real model's attention on tiny data need not find anything, so every step after the attention itself is
-tested on scores written down by hand; the attention step is tested against the network's readable path.
+A real model's attention on tiny data need not find anything, so every step after the attention itself
+(tests/learn/test_attention.py) is tested on scores written down by hand.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-import torch
 
-from ielmscan.errors import InputError
-from ielmscan.learn.motifs import (MotifParams, Pattern, attention_scores, benjamini_hochberg, find_motifs,
-                                   frequency_matrix, high_attention_regions, hypergeometric_sf, merge_patterns,
-                                   motif_windows, sequences_containing, spread_to_bases, ungapped_alignment)
-from ielmscan.model.tokens import encode_sequences, token_rows
-from tests.bundles import random_bundle
+from ielmscan.learn.motifs import (MotifParams, Pattern, benjamini_hochberg, find_motifs, frequency_matrix,
+                                   high_attention_regions, hypergeometric_sf, merge_patterns, motif_windows,
+                                   sequences_containing, ungapped_alignment)
 
 PLANTED = "TGACGTCA"  # a CREB-like 8-mer
 
@@ -38,54 +32,6 @@ def planted_data(n: int = 40, length: int = 60, seed: int = 0):
         scores.append(score)
     negatives = [random_seq(rng, length) for _ in range(n)]
     return positives, negatives, scores
-
-
-# ---- attention ------------------------------------------------------------------------------------------
-
-
-def test_kmer_scores_are_spread_over_their_bases_and_averaged_by_coverage():
-    # k = 3, three k-mers over five bases: base 1 is covered by k-mers 0 and 1, base 2 by all three.
-    got = spread_to_bases(np.array([[1.0, 2.0, 3.0]]), 3)
-    np.testing.assert_allclose(got, [[1.0, 1.5, 2.0, 2.5, 3.0]])
-    np.testing.assert_allclose(spread_to_bases(np.array([[4.0, 6.0]]), 1), [[4.0, 6.0]])
-
-
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    return random_bundle(tmp_path_factory.mktemp("motif_bundle") / "b", ks=(3, 4), hidden=32)
-
-
-def test_attention_scores_are_the_cls_row_of_the_readable_path_spread_and_normalised(bundle):
-    rng = np.random.default_rng(0)
-    seqs = [random_seq(rng, 50) for _ in range(3)] + [random_seq(rng, 41)]
-    got = attention_scores(bundle, seqs, member="k4")
-    assert [len(s) for s in got] == [50, 50, 50, 41]
-    member = bundle.members[1]
-    with torch.inference_mode():
-        weights = member.model.encoder.last_attention(torch.from_numpy(token_rows(encode_sequences(seqs[:1]), 4)))
-    by_hand = spread_to_bases(weights[:, :, 0, 1:-1].sum(1).double().numpy(), 4)[0]
-    np.testing.assert_allclose(got[0], by_hand / np.linalg.norm(by_hand), rtol=1e-6)
-    assert all(math.isclose(np.linalg.norm(s), 1.0) for s in got)
-
-
-def test_attention_of_all_members_is_their_normalised_mean_and_independent_of_the_batch(bundle):
-    rng = np.random.default_rng(1)
-    seqs = [random_seq(rng, 40) for _ in range(5)]
-    both = attention_scores(bundle, seqs, batch_size=2)
-    k3, k4 = attention_scores(bundle, seqs, member="k3"), attention_scores(bundle, seqs, member="k4")
-    for mean, a, b in zip(both, k3, k4):
-        np.testing.assert_allclose(mean, (a + b) / np.linalg.norm(a + b), rtol=1e-6)
-    for one, batched in zip(attention_scores(bundle, seqs, batch_size=5), both):
-        np.testing.assert_allclose(one, batched, rtol=1e-6)
-
-
-def test_attention_names_unknown_members_and_lengths_the_model_cannot_take(bundle):
-    with pytest.raises(InputError, match="no member 'k9'.*k3, k4"):
-        attention_scores(bundle, ["ACGT" * 10], member="k9")
-    with pytest.raises(InputError, match="sequence 2 is 3 bp: the model takes 4 to"):
-        attention_scores(bundle, ["ACGT" * 10, "ACG"])
-    with pytest.raises(InputError, match="sequence 1 is 300 bp"):
-        attention_scores(bundle, ["A" * 300])
 
 
 # ---- regions --------------------------------------------------------------------------------------------
