@@ -8,10 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from ielmscan.cli import app
-from ielmscan.io.fasta import write_fasta
 from ielmscan.io.motif_formats import read_meme, read_table
 from tests.bundles import random_bundle
-from tests.learn.test_motifs import planted_data
+from tests.learn.test_motifs import planted_fastas
 
 runner = CliRunner()
 
@@ -19,9 +18,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli_motifs")
-    positives, negatives, _ = planted_data()
-    pos = write_fasta(folder / "pos.fa", [(f"p{i}", s) for i, s in enumerate(positives)])
-    neg = write_fasta(folder / "neg.fa", [(f"n{i}", s) for i, s in enumerate(negatives)])
+    pos, neg, _, _ = planted_fastas(folder)
     random_bundle(folder / "bundle")
     return folder, ["--pos", str(pos), "--neg", str(neg), "--model", str(folder / "bundle")]
 

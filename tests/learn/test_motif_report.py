@@ -8,12 +8,11 @@ import pytest
 
 import ielmscan.learn.motif_report as motif_report
 from ielmscan.errors import OutputError
-from ielmscan.io.fasta import write_fasta
 from ielmscan.io.motif_formats import MemeMotif, read_meme, read_table, write_meme
 from ielmscan.learn.motif_report import run_motifs, summary, write_report
 from ielmscan.learn.motifs import MotifParams
 from tests.bundles import random_bundle
-from tests.learn.test_motifs import PLANTED, planted_data
+from tests.learn.test_motifs import PLANTED, planted_fastas
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -22,9 +21,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def planted(tmp_path_factory):
     """FASTA files of planted positives and plain negatives, their hand-made scores, and a small bundle."""
     folder = tmp_path_factory.mktemp("motif_report")
-    positives, negatives, scores = planted_data()
-    pos = write_fasta(folder / "pos.fa", [(f"p{i}", s) for i, s in enumerate(positives)])
-    neg = write_fasta(folder / "neg.fa", [(f"n{i}", s) for i, s in enumerate(negatives)])
+    pos, neg, positives, scores = planted_fastas(folder)
     return folder, pos, neg, positives, scores, random_bundle(folder / "bundle", ks=(3,), hidden=16)
 
 

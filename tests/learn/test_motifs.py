@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ielmscan.io.fasta import write_fasta
 from ielmscan.learn.motifs import (MotifParams, Pattern, benjamini_hochberg, find_motifs, frequency_matrix,
                                    high_attention_regions, hypergeometric_sf, merge_patterns, motif_windows,
                                    sequences_containing, ungapped_alignment)
@@ -32,6 +33,14 @@ def planted_data(n: int = 40, length: int = 60, seed: int = 0):
         scores.append(score)
     negatives = [random_seq(rng, length) for _ in range(n)]
     return positives, negatives, scores
+
+
+def planted_fastas(folder):
+    """planted_data() written as ``pos.fa`` (records p0, p1, ...) and ``neg.fa``: (pos, neg, positives, scores)."""
+    positives, negatives, scores = planted_data()
+    pos = write_fasta(folder / "pos.fa", [(f"p{i}", s) for i, s in enumerate(positives)])
+    neg = write_fasta(folder / "neg.fa", [(f"n{i}", s) for i, s in enumerate(negatives)])
+    return pos, neg, positives, scores
 
 
 # ---- regions --------------------------------------------------------------------------------------------
