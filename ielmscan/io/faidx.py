@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FaiRecord", "IndexMismatch", "Malformed", "check_index", "line_problem", "open_source", "read_fai"]
+__all__ = ["FaiRecord", "IndexMismatch", "Malformed", "bgzf_block_size", "check_index", "line_problem", "open_source",
+           "read_fai"]
 
 _GRAPH = bytes(range(0x21, 0x7F))  # what htslib counts as a base (isgraph); every other byte is skipped
 _NON_GRAPH = re.compile(rb"[^\x21-\x7e]")
@@ -99,6 +100,25 @@ def _read_gzi(gzi: Path) -> list[tuple[int, int]]:
 # -- reading bytes at uncompressed offsets ------------------------------------------------------
 
 
+def bgzf_block_size(head: bytes) -> int | None:
+    """BSIZE (the block's size less one) from a BGZF block's header, None if ``head`` starts no BGZF block.
+
+    A gzip member header (ID1 ID2 CM FLG MTIME(4) XFL OS) with FLG.FEXTRA, then XLEN(2) and the extra
+    subfields, one of them 'BC' holding BSIZE.
+    """
+    if len(head) < 12 or head[:3] != b"\x1f\x8b\x08" or not head[3] & 0x04:
+        return None
+    (xlen,) = struct.unpack_from("<H", head, 10)
+    extra = head[12 : 12 + xlen]
+    pos = 0
+    while pos + 4 <= len(extra):
+        si1, si2, slen = extra[pos], extra[pos + 1], struct.unpack_from("<H", extra, pos + 2)[0]
+        if si1 == 66 and si2 == 67 and slen == 2 and pos + 6 <= len(extra):
+            return int(struct.unpack_from("<H", extra, pos + 4)[0])
+        pos += 4 + slen
+    return None
+
+
 class _Plain:
     """A plain FASTA read with ``pread`` through one window of ``window`` bytes."""
 
@@ -148,19 +168,11 @@ class _Bgzf:
             self._cache.move_to_end(c)
             return cached
         self._fh.seek(c)
-        head = self._fh.read(18)
-        if len(head) < 18 or head[:4] != b"\x1f\x8b\x08\x04":
-            raise IndexMismatch(f"no BGZF block starts at byte {c}")
-        (xlen,) = struct.unpack_from("<H", head, 10)
-        extra = head[12:] + self._fh.read(max(0, xlen - 6))
-        bsize = None
-        pos = 0
-        while pos + 4 <= xlen:
-            si1, si2, slen = extra[pos], extra[pos + 1], struct.unpack_from("<H", extra, pos + 2)[0]
-            if si1 == 66 and si2 == 67 and slen == 2:
-                (bsize,) = struct.unpack_from("<H", extra, pos + 4)
-            pos += 4 + slen
-        if bsize is None:
+        head = self._fh.read(12)
+        head += self._fh.read(struct.unpack_from("<H", head, 10)[0] if len(head) == 12 else 0)
+        bsize = bgzf_block_size(head)
+        xlen = len(head) - 12
+        if bsize is None or bsize + 1 < 12 + xlen + 8:  # header, extra field, then CRC32 and ISIZE
             raise IndexMismatch(f"no BGZF block starts at byte {c}")
         self._fh.seek(c)
         block = self._fh.read(bsize + 1)

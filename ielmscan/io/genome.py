@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import stat
-import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,8 +22,8 @@ import pysam
 
 from ielmscan.errors import GenomeError
 from ielmscan.io.capture import captured_stderr as _captured_stderr  # its home is io/capture.py
-from ielmscan.io.faidx import (FaiRecord, IndexMismatch, Malformed, check_index, line_problem, open_source,
-                               read_fai)
+from ielmscan.io.faidx import (FaiRecord, IndexMismatch, Malformed, bgzf_block_size, check_index, line_problem,
+                               open_source, read_fai)
 from ielmscan.io.paths import can_create_files as _can_create_files
 
 __all__ = ["Genome", "default_index_cache_dir"]
@@ -212,18 +211,7 @@ def _needs_a_file(what: str) -> str:
 
 def _is_bgzf_header(head: bytes) -> bool:
     """True if the gzip member header carries the BGZF 'BC' extra subfield."""
-    # gzip header: ID1 ID2 CM FLG MTIME(4) XFL OS, then XLEN(2) and subfields when FLG.FEXTRA is set.
-    if len(head) < 12 or head[2] != 8 or not head[3] & 0x04:
-        return False
-    (xlen,) = struct.unpack_from("<H", head, 10)
-    extra = head[12 : 12 + xlen]
-    pos = 0
-    while pos + 4 <= len(extra):
-        si1, si2, slen = extra[pos], extra[pos + 1], struct.unpack_from("<H", extra, pos + 2)[0]
-        if si1 == 66 and si2 == 67 and slen == 2:
-            return True
-        pos += 4 + slen
-    return False
+    return bgzf_block_size(head) is not None
 
 
 def _first_content_byte(head: bytes, path: Path) -> bytes | None:

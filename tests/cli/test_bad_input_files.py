@@ -175,8 +175,8 @@ def test_odd_but_valid_genome_is_scanned(folder, capfd, content, bases, scored):
 def test_index_left_from_another_file_is_not_trusted(folder, capfd):
     scan_ok(folder, capfd, str(folder / "g.fa"))  # indexes g.fa
     (folder / "out.json").unlink()
-    other = write_synthetic_genome(folder / "new" / "g.fa", {"chrA": 900, "chrB": 700}, seed=2) \
-        if (folder / "new").mkdir() is None else None
+    (folder / "new").mkdir()
+    other = write_synthetic_genome(folder / "new" / "g.fa", {"chrA": 900, "chrB": 700}, seed=2)
     shutil.copy2(other, folder / "g.fa")  # as `cp -p` leaves it: older than the index beside it
     old = (folder / "g.fa.fai").stat().st_mtime_ns - 10**12
     os.utime(folder / "g.fa", ns=(old, old))

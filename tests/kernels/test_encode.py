@@ -6,7 +6,7 @@ import textwrap
 import tests.naive as naive
 import numpy as np
 import pytest
-from hypothesis import given, settings
+import hypothesis
 from hypothesis import strategies as st
 
 from ielmscan.model import tokens
@@ -288,14 +288,14 @@ def test_reverse_complement_codes_of_rows_reverses_each_row_on_its_own():
 
 # ---------------------------------------------------------------- properties (hypothesis)
 
-PROPERTY = settings(max_examples=50, deadline=None)
+PROPERTY = hypothesis.settings(max_examples=50, deadline=None)
 # Bases as they come: every case, N runs, IUPAC codes, and bytes that are no base at all.
 TEXT = st.lists(st.sampled_from([b"A", b"C", b"G", b"T", b"a", b"c", b"g", b"t", b"N" * 5, b"n", b"R", b"y", b"-"]),
                 max_size=120).map(b"".join) | st.binary(max_size=120)
 
 
 @PROPERTY
-@given(TEXT)
+@hypothesis.given(TEXT)
 def test_property_encode_bases_codes_every_byte(seq):
     codes = encode_bases(seq)
     assert codes.dtype == np.uint8 and len(codes) == len(seq) and np.all(codes <= INVALID)
@@ -305,7 +305,7 @@ def test_property_encode_bases_codes_every_byte(seq):
 
 
 @PROPERTY
-@given(TEXT, st.lists(st.integers(1, 8), min_size=1, max_size=4, unique=True))
+@hypothesis.given(TEXT, st.lists(st.integers(1, 8), min_size=1, max_size=4, unique=True))
 def test_property_kmer_token_ids_match_the_reference(seq, ks):
     codes = encode_bases(seq)
     ids = kmer_token_ids(codes, ks)
@@ -314,7 +314,7 @@ def test_property_kmer_token_ids_match_the_reference(seq, ks):
 
 
 @PROPERTY
-@given(TEXT, st.integers(1, 40), st.integers(1, 40))
+@hypothesis.given(TEXT, st.integers(1, 40), st.integers(1, 40))
 def test_property_window_invalid_fraction_one_per_window(seq, window, stride):
     codes = encode_bases(seq)
     got = window_invalid_fraction(codes, window, stride)
