@@ -1,9 +1,10 @@
-"""Properties of the track and the calls on arbitrary scores, thresholds and chromosome sets (hypothesis).
+"""Properties of the writers on arbitrary bin scores, thresholds and chromosome sets (hypothesis).
 
-What a reader of the outputs relies on: no crash; bins that cover exactly the scored windows; regions sorted,
-non-overlapping, inside their interval and made only of bins at or above the threshold; narrowPeak and
-bedGraph lines that say the same; a bigWig that reads back as the bins written, in the header's order.
-Coordinates are 0-based, half-open throughout.
+What a reader of the outputs relies on: no crash; regions sorted, non-overlapping, inside their interval and
+made only of bins at or above the threshold, and no such bin left out; narrowPeak and bedGraph lines that say
+the same; a bigWig that reads back as the bins written, in the header's order, its entries covering exactly
+the scored bins. The kernels' own properties (bins from window scores, runs above a threshold) are tested in
+tests/kernels/test_reduce.py. Coordinates are 0-based, half-open throughout.
 """
 from __future__ import annotations
 
@@ -19,68 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ielmscan.io.writers import BigWigWriter, regions_from_bins, write_bedgraph, write_narrowpeak
-from ielmscan.kernels.grid import WindowGrid, bin_edges
-from ielmscan.kernels.reduce import bin_window_scores, call_regions
+from ielmscan.kernels.grid import bin_edges
 
 # No example database: nothing is left in the working tree; the failing example is printed instead.
 FAST = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Bin scores as a scan makes them: probabilities, NaN where no window was scored.
 probabilities = st.one_of(st.floats(0.0, 1.0, width=32), st.just(math.nan))
-any_score = st.floats(width=32, allow_nan=True, allow_infinity=True)
 thresholds = st.one_of(st.floats(0.0, 1.0), st.sampled_from([0.0, 0.5, 1.0]))
-
-
-def runs_above(scores: np.ndarray, threshold: float) -> list[tuple[int, int]]:
-    """The obvious reference: maximal runs [a, b) of bins scoring >= threshold (NaN fails)."""
-    runs, start = [], None
-    for b, s in enumerate(scores.tolist() + [math.nan]):
-        if s >= threshold and start is None:
-            start = b
-        elif not s >= threshold and start is not None:
-            runs.append((start, b))
-            start = None
-    return runs
-
-
-@FAST
-@given(st.lists(any_score, max_size=200), st.floats(allow_nan=False, width=32))
-def test_call_regions_are_the_maximal_runs_at_or_above_the_threshold(scores, threshold):
-    values = np.array(scores, dtype=np.float32)
-    starts, ends, maxima, summits = call_regions(values, threshold)
-    assert list(zip(starts.tolist(), ends.tolist())) == runs_above(values.astype(np.float64), threshold)
-    for a, b, m, s in zip(starts, ends, maxima, summits):
-        run = values[a:b].astype(np.float64)
-        assert (run >= threshold).all()
-        assert m == run.max() and s == a + int(np.argmax(run))  # the first bin reaching the maximum
-
-
-@st.composite
-def window_scores(draw):
-    """(window, stride, length, scores of the windows of a stretch that fit, some NaN = skipped)."""
-    window = draw(st.integers(1, 60))
-    stride = draw(st.integers(1, 60))
-    length = draw(st.integers(0, 400))
-    n = draw(st.integers(0, WindowGrid(window, stride).count(length)))
-    scores = draw(st.lists(probabilities, min_size=n, max_size=n))
-    return window, stride, length, np.array(scores, dtype=np.float32)
-
-
-@FAST
-@given(window_scores())
-def test_bins_cover_exactly_the_scored_windows_with_their_mean(case):
-    window, stride, length, scores = case
-    grid = WindowGrid(window, stride)
-    bins = bin_window_scores(scores, window, stride, length)
-    assert len(bins) == grid.bins(length)
-    starts, ends = bin_edges(0, length, stride)
-    for b, (a, e) in enumerate(zip(starts.tolist(), ends.tolist())):
-        covering = [s for j, s in enumerate(scores.tolist())
-                    if not math.isnan(s) and j * stride < e and j * stride + window > a]
-        if covering:
-            assert bins[b] == pytest.approx(np.mean(covering), abs=1e-6)
-        else:
-            assert math.isnan(bins[b])
 
 
 @st.composite
