@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pyBigWig
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
