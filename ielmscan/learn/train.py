@@ -230,7 +230,6 @@ def usable_training_records(data: LabelledSequences, val: LabelledSequences | No
     if req.cv:  # cross-validation deals out the dataset's training and validation records alike
         usable_records(whole, cv_need, cv_purpose, cv_remedy, warn=False)
     return whole, np.r_[np.zeros(len(data), bool), np.ones(len(val), bool)]
-    return TrainingInputs(data, validation, files, background, windows)
 
 
 def background_windows(genome: Path, window: int, positives: list[str], ratio: float, gc: str, seed: int):
