@@ -29,7 +29,6 @@ Every sequence written is uppercase (case carries no meaning here, and soft-mask
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
@@ -43,14 +42,14 @@ from typing import Any
 import numpy as np
 
 from ielmscan import __version__
-from ielmscan.kernels.encode import encode_bases, window_invalid_fraction
 from ielmscan.errors import InputError
 from ielmscan.io.fasta import read_fasta, write_fasta
-from ielmscan.io.genome import GZIP_MAGIC, Genome
+from ielmscan.io.genome import Genome
+from ielmscan.io.intervals import open_text
 from ielmscan.io.writers import OutputFolder, write_manifest
 from ielmscan.learn.background import DEFAULT_BINS, bin_edges, gc_histogram, sample_background
 from ielmscan.learn.baselines import gc_content
-from ielmscan.learn.dataset import duplicate_groups, stratified_group_folds
+from ielmscan.learn.dataset import duplicate_groups, invalid_fractions, stratified_group_folds
 from ielmscan.learn.metrics import binary_metrics
 from ielmscan.model.defaults import DEFAULT_WINDOW
 
@@ -177,9 +176,7 @@ def read_peaks(path: str | Path, what: str = "peaks") -> list[Peak]:
     """
     path = Path(path)
     try:
-        with open(path, "rb") as probe:
-            gz = probe.read(2) == GZIP_MAGIC
-        fh = gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
+        fh = open_text(path)  # opened once: a piped or FIFO peaks file arrives whole
     except IsADirectoryError:
         raise InputError(f"{what} {path} is a folder: give a BED or narrowPeak file") from None
     except OSError as exc:
@@ -231,12 +228,6 @@ def _fasta_headers(path: Path) -> list[str]:
         return [text[1:] for text in (line.strip() for line in fh) if text.startswith(">")]
 
 
-def _invalid_share(seq: str) -> float:
-    """Share of bases that are not A/C/G/T, exactly as the scanner's kernel counts them."""
-    codes = encode_bases(seq.encode("ascii", errors="replace"))
-    return window_invalid_fraction(codes, len(codes), len(codes))[0]
-
-
 def _from_fasta(path: Path, window: int, max_n_frac: float, label: int, role: str) -> tuple[list[_Record], dict]:
     records = read_fasta(path)
     headers = _fasta_headers(path)
@@ -254,7 +245,7 @@ def _from_fasta(path: Path, window: int, max_n_frac: float, label: int, role: st
             offset = (len(seq) - window) // 2
             seq = seq[offset:offset + window]
         seq = seq.upper()
-        if _invalid_share(seq) > max_n_frac:
+        if invalid_fractions([seq])[0] > max_n_frac:
             stats["too_many_n"] += 1
             continue
         coords = header_coordinates(header)
@@ -284,7 +275,7 @@ def _from_peaks(genome: Genome, path: Path, window: int, max_n_frac: float) -> t
             stats["off_chromosome"] += 1
             continue
         seq = genome.fetch(peak.chrom, start, start + window).decode("ascii").upper()
-        if _invalid_share(seq) > max_n_frac:
+        if invalid_fractions([seq])[0] > max_n_frac:
             stats["too_many_n"] += 1
             continue
         stats["centred_on_summit"] += peak.summit is not None
