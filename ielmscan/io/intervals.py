@@ -197,7 +197,11 @@ def iter_chunks(genome: Genome, interval: Interval, grid: WindowGrid, chunk_wind
         raise InputError(f"chunk_windows must be positive, got {chunk_windows}")
     total = grid.count(len(interval))
     for first in range(0, total, chunk_windows):
-        count = min(chunk_windows, total - first)
-        start = interval.start + first * grid.stride
-        end = start + grid.span(count)
-        yield Chunk(interval, first, count, start, genome.fetch(interval.chrom, start, end))
+        yield read_chunk(genome, interval, grid, first, min(chunk_windows, total - first))
+
+
+def read_chunk(genome: Genome, interval: Interval, grid: WindowGrid, first_window: int, n_windows: int) -> Chunk:
+    """Windows ``[first_window, first_window + n_windows)`` of ``interval`` with the bases they cover."""
+    start = interval.start + first_window * grid.stride
+    return Chunk(interval, first_window, n_windows, start,
+                 genome.fetch(interval.chrom, start, start + grid.span(n_windows)))
