@@ -8,12 +8,14 @@ output ever replaces one of the run's inputs, nor an earlier output without ``fo
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
 import re
 import secrets
 import shutil
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,18 +25,22 @@ import numpy as np
 import pyBigWig
 
 from ielmscan.errors import OutputError
+from ielmscan.io.capture import captured_stderr
 from ielmscan.io.paths import can_create_files as _can_create_files
 from ielmscan.io.paths import check_not_inputs, check_outputs, pid_running
 from ielmscan.kernels.grid import bin_edges
 
 __all__ = [
     "BigWigWriter",
+    "NamedOutput",
     "OutputFolder",
     "OutputSet",
     "Region",
+    "StandardOutput",
     "regions_from_bins",
     "remove_stale_temps",
     "replace_together",
+    "shown_name",
     "write_bedgraph",
     "write_manifest",
     "write_narrowpeak",
@@ -47,6 +53,126 @@ _TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}")
 def _hidden_name(name: str, kind: str) -> str:
     """``.NAME.KIND-PID-XXXXXXXX``: a hidden name in the same folder, tagged with this process's id."""
     return f".{name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def shown_name(path: str | Path) -> Path:
+    """``path`` as the user knows it: a temporary or staging name (``.NAME.tmp-PID-XXXXXXXX``) shown as NAME."""
+    parts = [m["name"] if (m := _TEMP_NAME.fullmatch(part)) else part for part in Path(path).parts]
+    return Path(*parts) if parts else Path(path)
+
+
+# Errors that only a write gives (a full disk, a quota, a file-size limit): a block that ends with one failed to
+# write its outputs, whatever it was doing.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+def _output_error(message: str, cause: OSError) -> OutputError:
+    """OutputError with ``message``, keeping the errno of ``cause`` (a broken pipe must stay recognisable)."""
+    if isinstance(cause, OutputError):
+        return cause
+    error = OutputError(f"{message}: {cause.strerror or cause}")
+    error.errno = cause.errno
+    return error
+
+
+class NamedOutput:
+    """A text stream whose failures to write (disk full, quota, stream closed, reader gone) raise
+    :class:`OutputError` naming the output as the user knows it, errno kept.
+
+    A context manager: leaving it closes the stream (``close=False``: only flushes it).
+    """
+
+    def __init__(self, stream: TextIO | None, name: str | Path, close: bool = True) -> None:
+        self._stream = stream
+        self.name = str(name)
+        self._close = close
+        self.written = 0  # characters handed to the stream
+
+    def _target(self) -> TextIO:
+        if self._stream is None:
+            raise self._error(OSError(errno.EBADF, "it is closed; redirect it to a file or /dev/null"))
+        return self._stream
+
+    def _error(self, exc: OSError) -> OutputError:
+        return _output_error(f"cannot write {self.name}", exc)
+
+    def write(self, text: str) -> int:
+        try:
+            count = self._target().write(text)
+        except OSError as exc:
+            raise self._error(exc) from exc
+        self.written += len(text)
+        return count
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        try:
+            self._target().flush()
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def close(self) -> None:
+        if not self._close:
+            self.flush()
+            return
+        try:
+            self._target().close()
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno, ... of the stream
+        return getattr(self._target(), name)
+
+    def __enter__(self) -> NamedOutput:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        elif self._close:
+            with contextlib.suppress(OSError):
+                self._target().close()
+
+
+class StandardOutput(NamedOutput):
+    """``sys.stdout`` (as it is at each write: test runners replace it) as a :class:`NamedOutput`.
+
+    After a failure, what is still buffered for the process's real standard output is dropped, so that
+    Python's own flush at exit does not fail again on the terminal. :attr:`handed_over` counts the characters
+    every StandardOutput of the process has written: whether a result was streamed when a run is stopped.
+    """
+
+    handed_over = 0
+
+    def __init__(self) -> None:
+        super().__init__(None, "to standard output", close=False)
+
+    def _target(self) -> TextIO:
+        self._stream = sys.stdout
+        return super()._target()
+
+    def _error(self, exc: OSError) -> OutputError:
+        _drop_pending_stdout()
+        return super()._error(exc)
+
+    def write(self, text: str) -> int:
+        count = super().write(text)
+        StandardOutput.handed_over += len(text)
+        return count
+
+
+def _drop_pending_stdout() -> None:
+    """Point the process's real standard output (fd 1) at /dev/null, so unflushed data goes nowhere quietly."""
+    stdout = sys.__stdout__
+    if stdout is None or sys.stdout is not stdout:
+        return  # a replaced stdout (a test runner, a notebook) is not ours to silence
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())
+        os.close(devnull)
 
 
 def _remove(path: Path) -> None:
@@ -216,6 +342,14 @@ class OutputSet:
             self._temps[suffix] = self.folder / _hidden_name(self.prefix.name + suffix, "tmp")
         return self._temps[suffix]
 
+    def open(self, suffix: str) -> NamedOutput:
+        """The temporary file of ``suffix`` opened for text (UTF-8); failures to write it name the final file."""
+        try:
+            stream = self.temp(suffix).open("w", encoding="utf-8")
+        except OSError as exc:
+            raise _output_error(f"cannot write {self.final(suffix)}", exc) from exc
+        return NamedOutput(stream, self.final(suffix))
+
     def _check(self, suffix: str) -> None:
         if suffix not in self.suffixes:
             raise ValueError(f"suffix {suffix!r} is not one of {list(self.suffixes)}")
@@ -384,8 +518,10 @@ class OutputFolder:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.discard()
+            return
+        self.discard()
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.errno in _WRITE_ERRNOS:
+            raise _output_error(f"cannot write {self.kind} {self.folder}", exc) from exc
 
 
 def _readable(folder: Path) -> None:
@@ -405,7 +541,11 @@ def _bin_edges(start: int, end: int, stride: int, n_values: int) -> tuple[np.nda
     return starts, ends
 
 
-_ENTRIES_PER_CALL = 65_536  # bins handed to pyBigWig per call
+# Bins handed to pyBigWig per call: fewer than one libBigWig write buffer holds (32 kB: 8,186 fixed-step values).
+# libBigWig checks a failed write only when a call starts a new block; inside a call, or when a call appends to
+# the previous block, it ignores the failure and overruns its buffer (a crash, on a full disk). So no call may
+# fill the buffer, and no call may append: see BigWigWriter._add_runs.
+_ENTRIES_PER_CALL = 8_000
 
 
 class BigWigWriter:
@@ -413,10 +553,13 @@ class BigWigWriter:
 
     Bins must arrive in header order and by increasing position. NaN (and infinite) bins become gaps:
     the file never holds NaN. Zoom levels are kept (pyBigWig's default), so browsers draw it quickly.
+    libBigWig's messages never reach the terminal; a failed write (a full disk) raises :class:`OutputError`
+    naming the file as the user knows it (``name``, default :func:`shown_name` of ``path``).
     """
 
-    def __init__(self, path: str | Path, chrom_sizes: list[tuple[str, int]]) -> None:
+    def __init__(self, path: str | Path, chrom_sizes: list[tuple[str, int]], name: str | Path | None = None) -> None:
         self.path = Path(path)
+        self.name = Path(name) if name is not None else shown_name(self.path)
         if not chrom_sizes:
             raise ValueError("a bigWig needs at least one chromosome in its header")
         self._order = {name: i for i, (name, _) in enumerate(chrom_sizes)}
@@ -428,20 +571,40 @@ class BigWigWriter:
             with open(self.path, "wb"):
                 pass
         except OSError as exc:
-            raise OutputError(f"cannot write bigWig {self.path}: {exc.strerror}") from exc
-        bw = pyBigWig.open(str(self.path), "w")
-        if bw is None:
-            raise OutputError(f"cannot write bigWig {self.path}")
-        self._bw: Any = bw
-        self._bw.addHeader([(name, int(size)) for name, size in chrom_sizes])
+            raise _output_error(f"cannot write bigWig {self.name}", exc) from exc
+        self._bw: Any = None
+        self._bw = self._libbigwig(pyBigWig.open, str(self.path), "w")
+        if self._bw is None:
+            raise OutputError(f"cannot write bigWig {self.name}: {_write_failure(self.path)}")
+        self._libbigwig(self._bw.addHeader, [(name, int(size)) for name, size in chrom_sizes])
         self._last = (-1, 0)  # (header index, end) of the last add_bins call
+
+    def _libbigwig(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``call`` with libBigWig's stderr caught; its failure (an exception, or an error it only printed,
+        as bwClose does) closes the file and raises OutputError with the cause a write there now gives."""
+        failed = False
+        with captured_stderr() as log:
+            try:
+                result = call(*args, **kwargs)
+            except (RuntimeError, SystemError):  # pyBigWig's failed writes (some return no exception at all)
+                failed, result = True, None
+        if failed or "error" in log.text.lower():
+            self._abandon()
+            raise OutputError(f"cannot write bigWig {self.name}: {_write_failure(self.path)}")
+        return result
+
+    def _abandon(self) -> None:
+        bw, self._bw = self._bw, None
+        if bw is not None:
+            with captured_stderr(), contextlib.suppress(RuntimeError):
+                bw.close()
 
     def add_bins(self, chrom: str, start: int, end: int, stride: int, values: np.ndarray) -> None:
         """Write scores for bins ``[start + b*stride, min(start + (b+1)*stride, end))`` (0-based, half-open)."""
         if self._bw is None:
-            raise ValueError(f"bigWig {self.path} is closed")
+            raise ValueError(f"bigWig {self.name} is closed")
         if chrom not in self._order:
-            raise ValueError(f"chromosome {chrom!r} is not in the bigWig header of {self.path}")
+            raise ValueError(f"chromosome {chrom!r} is not in the bigWig header of {self.name}")
         values = np.asarray(values, dtype=np.float64).reshape(-1)
         starts, ends = _bin_edges(start, end, stride, values.size)
         if end > self._sizes[chrom]:
@@ -463,26 +626,56 @@ class BigWigWriter:
         breaks = np.flatnonzero(np.diff(finite) != 1)
         run_starts = np.r_[finite[0], finite[breaks + 1]]
         run_ends = np.r_[finite[breaks], finite[-1]] + 1
+        self._libbigwig(self._add_runs, chrom, starts, ends, stride, values, run_starts, run_ends)
+
+    def _add_runs(self, chrom: str, starts: np.ndarray, ends: np.ndarray, stride: int, values: np.ndarray,
+                  run_starts: np.ndarray, run_ends: np.ndarray) -> None:
+        # Each run of bins goes in as fixed-step slices. pyBigWig appends a slice that continues the last one
+        # to its block, so the last bin of every slice but the run's last is written as a single
+        # (start, end, value) entry in between: every call then starts a block (see _ENTRIES_PER_CALL). A last
+        # bin cut short by the interval's end is a fixed-step entry of its own, with its true width.
+        bw = self._bw
         for a, b in zip(run_starts.tolist(), run_ends.tolist()):
             full = b if ends[b - 1] - starts[b - 1] == stride else b - 1
             for s in range(a, full, _ENTRIES_PER_CALL):
                 e = min(s + _ENTRIES_PER_CALL, full)
-                self._bw.addEntries(chrom, int(starts[s]), values=values[s:e], span=stride, step=stride)
+                last_slice = e == full
+                stop = e if last_slice else e - 1
+                bw.addEntries(chrom, int(starts[s]), values=values[s:stop], span=stride, step=stride)
+                if not last_slice:
+                    bw.addEntries([chrom], [int(starts[stop])], ends=[int(ends[stop])], values=[float(values[stop])])
             if full < b:
-                self._bw.addEntries([chrom], [int(starts[b - 1])], ends=[int(ends[b - 1])],
-                                    values=[float(values[b - 1])])
+                width = int(ends[b - 1] - starts[b - 1])
+                bw.addEntries(chrom, int(starts[b - 1]), values=values[b - 1 : b], span=width, step=stride)
 
     def close(self) -> None:
         """Finish the file (writes the index and zoom levels); safe to call twice."""
         if self._bw is not None:
-            self._bw.close()
+            self._libbigwig(self._bw.close)
             self._bw = None
 
     def __enter__(self) -> BigWigWriter:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abandon()  # the file is discarded: finishing it would only add libBigWig's complaints
+
+
+def _write_failure(path: Path) -> str:
+    """Why writing to ``path`` fails (libBigWig does not say): the error a probe appended to the file, which is
+    discarded anyway, gets now (a full disk, a quota, a file-size limit)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, bytes(1 << 16))  # more than a block: a full disk has none to give
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return "libBigWig could not write it (is the disk full?)"
 
 
 @dataclass(frozen=True)
@@ -597,10 +790,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def write_manifest(path: str | Path, manifest: dict) -> None:
-    """Write ``manifest`` as JSON (indent 2, trailing newline)."""
+def write_manifest(target: str | Path | NamedOutput, manifest: dict) -> None:
+    """Write ``manifest`` as JSON (indent 2, trailing newline) to a path or an open :class:`NamedOutput`."""
     text = json.dumps(_jsonable(manifest), indent=2, allow_nan=False) + "\n"
+    if isinstance(target, NamedOutput):
+        target.write(text)
+        return
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        Path(target).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise OutputError(f"cannot write manifest {path}: {exc.strerror}") from exc
+        raise _output_error(f"cannot write {shown_name(target)}", exc) from exc
