@@ -8,6 +8,8 @@ Nothing heavy (torch, numba) is imported here, so ``ielmscan --help`` answers at
 """
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 from ielmscan.cli import scan as _scan  # noqa: F401  (registers `scan` first)
@@ -18,7 +20,7 @@ from ielmscan.cli import dataset as _dataset  # noqa: F401
 from ielmscan.cli import motifs as _motifs  # noqa: F401
 from ielmscan.cli import variants as _variants  # noqa: F401
 from ielmscan.cli import dnabert as _dnabert  # noqa: F401
-from ielmscan.cli.common import app
+from ielmscan.cli.common import BROKEN_PIPE_EXIT, app
 
 __all__ = ["app", "main"]
 
@@ -31,4 +33,30 @@ def main(argv: list[str] | None = None) -> None:
     # A lone "-" (FASTA on standard input) is an argument too: `scan` says why it needs a file.
     if args and (args[0] == "-" or not args[0].startswith("-")) and args[0] not in commands:
         args.insert(0, "scan")
-    app(args=args, prog_name="ielmscan")
+    _occupy_closed_std_fds()
+    try:
+        app(args=args, prog_name="ielmscan")
+    except SystemExit as done:
+        if done.code == BROKEN_PIPE_EXIT and hasattr(signal, "SIGPIPE"):
+            # Our reader went away (`ielmscan ... | head`): end as Unix tools do, by SIGPIPE, silently.
+            sys.stdout = sys.stderr = None  # nothing more to say, and no flush at exit to fail
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGPIPE)
+        raise
+
+
+def _occupy_closed_std_fds() -> None:
+    """Put /dev/null on any of file descriptors 0-2 that the caller closed (`ielmscan ... >&-`).
+
+    Otherwise the next file opened would take that number, and whatever htslib or libBigWig writes to
+    stderr, or anything written to stdout, would land in it. A closed stdout stays closed for results:
+    Python saw it closed at start-up (``sys.stdout`` is None), and writing a result there is an error.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)

@@ -1,25 +1,82 @@
-"""The Typer app and what every command shares: panels, one-line errors, model loading, progress.
+"""The Typer app and what every command shares: panels, one-line errors (usage errors and failures to write
+standard output included), model loading, progress.
 
 Nothing heavy (torch, numba) is imported at module level, so ``ielmscan --help`` answers at once.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from ielmscan import __version__
 from ielmscan.errors import IelmscanError
+from ielmscan.io.writers import StandardOutput, discard_pending_output
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_KS, DEFAULT_LAYERS, DEFAULT_WINDOW,
                                      MAX_K)
 
+# Exit status of a command whose standard output was a pipe its reader closed (`ielmscan ... | head`): 128 +
+# SIGPIPE, as the shell reports a Unix tool that SIGPIPE ended. `main` then ends the process by that signal.
+BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE
+
+
+# Typer raises the exceptions of the click it runs on (its own copy in recent versions): find their base class
+# from one Typer exports.
+ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def usage_error_line(exc: Any) -> str:
+    """A usage error (unknown option, bad value, missing argument, file that does not exist) as one line."""
+    message = " ".join(exc.format_message().split()).replace(": Value error, ", ": ").rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():
+        message = message[0].lower() + message[1:]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and exc.exit_code == 2:  # a usage error: the command's help says how
+        message += f" (see '{ctx.command_path} --help')"
+    return f"ielmscan: error: {message}"
+
+
+class OneLineErrors(TyperGroup):
+    """The app's command group: every usage error is one line on stderr (exit 2), where Typer draws a box.
+
+    Help, asked for or shown for a command given without arguments, stays Typer's.
+    """
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True, **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        stdout = sys.stdout
+        sys.stdout = StandardOutput(stdout)  # type: ignore[assignment]  # results that cannot be written fail alike
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            if not (isinstance(result, int) and result):  # a failed command has said what failed
+                sys.stdout.flush()
+        except ClickException as exc:
+            if type(exc).__name__ != "NoArgsIsHelpError":  # its help is already printed
+                typer.echo(usage_error_line(exc), err=True)
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except typer.Abort:
+            typer.echo("ielmscan: error: aborted", err=True)
+            sys.exit(1)
+        except OSError as exc:  # an output failing while options are read (--version into a full stdout)
+            sys.exit(_report_os_error(exc))
+        finally:
+            sys.stdout = stdout
+        # Not standalone, Typer returns an Exit's code, or the command's value (None).
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(
+    cls=OneLineErrors,
     name="ielmscan",
     help="Find enhancers in whole genomes with a multi-scale k-mer transformer ensemble (iEnhancer-ELM method).\n\n"
     "`ielmscan genome.fa` is shorthand for `ielmscan scan genome.fa`.",
@@ -68,6 +125,33 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _report_os_error(exc: OSError) -> int:
+    """Say what went wrong with a file or stream, in one line; the exit status.
+
+    A reader that closed our standard output (a broken pipe) is no error: nothing is said, as for `cat`.
+    """
+    discard_pending_output()  # a full or closed stdout must not fail again at exit
+    if exc.errno == errno.EPIPE:
+        return BROKEN_PIPE_EXIT
+    if isinstance(exc, IelmscanError):
+        message = str(exc)
+    else:
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        message = f"{exc.strerror or exc}{where}"
+    try:
+        typer.echo(f"ielmscan: error: {message}", err=True)
+    except OSError as again:  # stderr is a closed pipe too
+        return BROKEN_PIPE_EXIT if again.errno == errno.EPIPE else 1
+    return 1
+
+
+def _stopped(how: str, streamed: bool) -> str:
+    """What is true of the outputs when a run is stopped: files are never left, lines already streamed are."""
+    if streamed:
+        return (f"{how}; the lines already written to standard output are incomplete (no files were written)")
+    return f"{how}; no outputs were written"
+
+
 class Terminated(BaseException):
     """SIGTERM arrived (a batch scheduler's time limit, ``kill``): unwind so partial outputs are removed."""
 
@@ -83,17 +167,19 @@ def friendly_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _on_sigterm)
+        streamed_before = StandardOutput.handed_over
         try:
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            sys.stdout.flush()  # results still buffered must fail here, in one line, not at exit
+            return result
+        except OSError as exc:  # OutputError included: its errno tells a broken pipe
+            raise typer.Exit(_report_os_error(exc)) from None
         except IelmscanError as exc:
             raise fail(str(exc)) from None
-        except OSError as exc:
-            where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
-            raise fail(f"{exc.strerror or exc}{':' if where else ''}{where}") from None
         except KeyboardInterrupt:
-            raise fail("interrupted; no outputs were written", 130) from None
+            raise fail(_stopped("interrupted", StandardOutput.handed_over > streamed_before), 130) from None
         except Terminated:
-            raise fail("terminated (SIGTERM); no outputs were written", 143) from None
+            raise fail(_stopped("terminated (SIGTERM)", StandardOutput.handed_over > streamed_before), 143) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -138,7 +138,7 @@ def predict(
         predict_fasta(bundle, fasta, sys.stdout, settings, stride, max_n_frac)
         return
     with OutputSet(output, ("",), inputs=(fasta, *bundle.folders()), force=force) as outputs, \
-            outputs.temp("").open("w") as out:
+            outputs.open("") as out:
         rows = predict_fasta(bundle, fasta, out, settings, stride, max_n_frac)
     typer.echo(f"ielmscan: {rows} record(s) → {output}", err=True)
 

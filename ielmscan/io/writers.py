@@ -37,6 +37,7 @@ __all__ = [
     "OutputSet",
     "Region",
     "StandardOutput",
+    "discard_pending_output",
     "regions_from_bins",
     "remove_stale_temps",
     "replace_together",
@@ -137,26 +138,29 @@ class NamedOutput:
                 self._target().close()
 
 
-class StandardOutput(NamedOutput):
-    """``sys.stdout`` (as it is at each write: test runners replace it) as a :class:`NamedOutput`.
+_CURRENT: Any = object()  # StandardOutput's default: whatever sys.stdout is at each write
 
-    After a failure, what is still buffered for the process's real standard output is dropped, so that
-    Python's own flush at exit does not fail again on the terminal. :attr:`handed_over` counts the characters
-    every StandardOutput of the process has written: whether a result was streamed when a run is stopped.
+
+class StandardOutput(NamedOutput):
+    """Standard output as a :class:`NamedOutput`: ``stream`` (None: closed), or by default ``sys.stdout`` as
+    it is at each write (test runners replace it; a StandardOutput found there is looked through).
+
+    The CLI puts one in place of ``sys.stdout`` while a command runs, so every result printed (``print``,
+    ``typer.echo``, a table, a BED) fails the same way. :attr:`handed_over` counts the characters every
+    StandardOutput of the process has passed on: whether results were streamed when a run is stopped.
     """
 
     handed_over = 0
 
-    def __init__(self) -> None:
-        super().__init__(None, "to standard output", close=False)
+    def __init__(self, stream: TextIO | None = _CURRENT) -> None:
+        super().__init__(None if stream is _CURRENT else stream, "to standard output", close=False)
+        self._follow = stream is _CURRENT
 
     def _target(self) -> TextIO:
-        self._stream = sys.stdout
+        if self._follow:
+            current = sys.stdout
+            self._stream = current._target() if isinstance(current, StandardOutput) else current
         return super()._target()
-
-    def _error(self, exc: OSError) -> OutputError:
-        _drop_pending_stdout()
-        return super()._error(exc)
 
     def write(self, text: str) -> int:
         count = super().write(text)
@@ -164,14 +168,20 @@ class StandardOutput(NamedOutput):
         return count
 
 
-def _drop_pending_stdout() -> None:
-    """Point the process's real standard output (fd 1) at /dev/null, so unflushed data goes nowhere quietly."""
-    stdout = sys.__stdout__
-    if stdout is None or sys.stdout is not stdout:
-        return  # a replaced stdout (a test runner, a notebook) is not ours to silence
+def discard_pending_output() -> None:
+    """After a command failed: point the process's real standard output at /dev/null, so that what is still
+    buffered for it goes nowhere quietly instead of failing again, with a traceback, when Python exits.
+
+    Only the process's own stdout (under :class:`StandardOutput` or not); a test runner's stream is left alone.
+    """
+    stream = sys.stdout
+    if isinstance(stream, StandardOutput):
+        stream = stream._stream if not stream._follow else sys.__stdout__
+    if stream is None or stream is not sys.__stdout__:
+        return
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
 
 

@@ -1,0 +1,4 @@
+"""``python -m ielmscan``: the same as the ``ielmscan`` command."""
+from ielmscan.cli import main
+
+main()
