@@ -448,3 +448,139 @@ def test_earlier_run_outputs_are_those_a_manifest_or_a_predict_header_vouches_fo
     assert found == {p.resolve() for p in (bed, bw, manifest, table)}
     manifest.write_text(json.dumps({"outputs": {"bed": str(bed)}}))  # not an ielmscan manifest
     assert earlier_run_outputs([bed, manifest]) == set()
+
+
+# -- failures to write: named as the user knows the output, errno kept, no C library on the terminal ------------
+
+
+def test_shown_name_turns_temporary_and_staging_names_back_into_final_ones(tmp_path: Path) -> None:
+    assert writers_mod.shown_name(tmp_path / ".out.bw.tmp-123-0123abcd") == tmp_path / "out.bw"
+    assert writers_mod.shown_name(Path(".model.tmp-9-89abcdef/k3.safetensors")) == Path("model/k3.safetensors")
+    assert writers_mod.shown_name(Path("plain/out.bed")) == Path("plain/out.bed")
+
+
+class Full(io.StringIO):
+    """A text stream on a full disk."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    flush = write  # type: ignore[assignment]
+
+
+def test_a_named_output_names_itself_and_keeps_the_errno() -> None:
+    out = writers_mod.NamedOutput(Full(), "results/out.bed")
+    with pytest.raises(OutputError, match=r"^cannot write results/out.bed: No space left on device$") as caught:
+        out.write("chr1\t0\t10\n")
+    assert caught.value.errno == errno.ENOSPC
+    with pytest.raises(OutputError) as closed:
+        writers_mod.NamedOutput(None, "x").write("a")
+    assert closed.value.errno == errno.EBADF
+
+
+def test_a_broken_pipe_stays_recognisable() -> None:
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    with pytest.raises(OutputError) as caught:
+        writers_mod.StandardOutput(Gone()).write("x")
+    assert caught.value.errno == errno.EPIPE and "standard output" in str(caught.value)
+
+
+def test_standard_output_follows_sys_stdout_and_counts_what_it_passes_on(monkeypatch) -> None:
+    target = io.StringIO()
+    before = writers_mod.StandardOutput.handed_over
+    monkeypatch.setattr(sys, "stdout", writers_mod.StandardOutput(target))  # as the CLI installs it
+    print("a line")
+    writers_mod.StandardOutput().write("more\n")  # follows sys.stdout, looks through it: counted once
+    assert target.getvalue() == "a line\nmore\n"
+    assert writers_mod.StandardOutput.handed_over - before == len("a line\nmore\n")
+
+
+def test_discarding_pending_output_leaves_a_replaced_stdout_alone(monkeypatch) -> None:
+    replaced = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", writers_mod.StandardOutput(replaced))
+    writers_mod.discard_pending_output()  # a test runner's stream: nothing to do, and no error
+    print("still here")
+    assert replaced.getvalue() == "still here\n"
+
+
+def test_a_full_disk_while_writing_an_output_set_names_the_final_file(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(OutputError, match=r"cannot write .*run\.bed: No space left on device"):
+        with OutputSet(tmp_path / "run", SUFFIXES) as out:
+            with out.open(".bed") as bed:
+                monkeypatch.setattr(bed, "_stream", Full())
+                bed.write("chr1\t0\t10\n")
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone
+
+
+def test_the_manifest_is_named_by_its_final_name(tmp_path: Path) -> None:
+    with pytest.raises(OutputError) as caught:
+        with OutputSet(tmp_path / "run", SUFFIXES) as out:
+            out.temp(".json").symlink_to("/dev/full")
+            write_manifest(out.temp(".json"), {"a": 1})
+    assert str(caught.value) == f"cannot write {tmp_path / 'run.json'}: No space left on device"
+
+
+def test_a_full_disk_in_an_output_folder_names_the_folder(tmp_path: Path) -> None:
+    with pytest.raises(OutputError, match=r"cannot write model bundle .*m: No space left on device"):
+        with OutputFolder(tmp_path / "m", "model bundle", "ensemble.json"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_bigwig_on_a_full_disk_is_an_output_error_with_libbigwig_kept_quiet(tmp_path: Path, capfd) -> None:
+    temp = tmp_path / ".run.bw.tmp-1-0123abcd"
+    temp.symlink_to("/dev/full")  # pyBigWig fails there as on a full disk
+    with pytest.raises(OutputError, match=r"^cannot write bigWig .*run\.bw: No space left on device$"):
+        with BigWigWriter(temp, SIZES) as bw:
+            bw.add_bins("chr2", 0, 1000, 20, np.ones(50))
+    assert capfd.readouterr().err == ""  # no "[bwClose] There was an error ..." on the terminal
+
+
+# A bigWig that fills the disk part-way (a file-size limit stands in for the disk): every write failure must
+# come back as an OutputError. libBigWig used to overrun its buffer on such a failure inside a call: a crash.
+_FILLS_UP = """
+import resource, signal, sys
+import numpy as np
+from ielmscan.io.writers import BigWigWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+limit = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+try:
+    with BigWigWriter(sys.argv[1], [("chr1", 10_000_000), ("chr2", 1000)]) as bw:
+        bw.add_bins("chr1", 0, 10_000_000, 50, np.random.default_rng(0).random(200_000))
+        bw.add_bins("chr2", 0, 1000, 50, np.full(20, 0.5))
+    print("complete")
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE as a full disk")
+@pytest.mark.parametrize("limit", [2_000, 30_000, 250_000, 700_000])
+def test_a_bigwig_that_fills_the_disk_part_way_fails_cleanly(tmp_path: Path, limit: int) -> None:
+    path = tmp_path / "t.bw"
+    proc = subprocess.run([sys.executable, "-c", _FILLS_UP, str(path), str(limit)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]  # not killed by SIGSEGV
+    assert proc.stdout.strip() == f"OutputError cannot write bigWig {path}: File too large"
+    assert proc.stderr == ""
+
+
+def test_a_bigwig_written_in_slices_reads_back_whole(tmp_path: Path) -> None:
+    # More bins than one call takes: slices, the single entries between them, a short last bin.
+    n = writers_mod._ENTRIES_PER_CALL * 2 + 7
+    values = np.random.default_rng(1).random(n)
+    values[5] = np.nan
+    end = (n - 1) * 20 + 13
+    with BigWigWriter(tmp_path / "t.bw", [("c", end)]) as bw:
+        bw.add_bins("c", 0, end, 20, values)
+    with pyBigWig.open(str(tmp_path / "t.bw")) as reader:
+        got = reader.intervals("c")
+    keep = np.isfinite(values)
+    starts = np.arange(n) * 20
+    assert [s for s, _, _ in got] == starts[keep].tolist()
+    assert [e for _, e, _ in got] == np.minimum(starts + 20, end)[keep].tolist()
+    assert np.allclose([v for _, _, v in got], values[keep], atol=1e-6)
