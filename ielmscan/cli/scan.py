@@ -77,8 +77,10 @@ def scan(
     output: Annotated[
         Optional[str],
         typer.Option("--output", "-o", metavar="PREFIX",
-                     help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; '-' writes the BED to stdout when the scan ends "
-                          "and writes nothing else \\[default: FASTA name + .ielmscan, in the current folder].",
+                     help="Write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json; a folder (DIR/, or an existing "
+                          "one) gets them named after the FASTA (DIR/hg38.ielmscan.bed); '-' writes the BED to "
+                          "stdout when the scan ends and writes nothing else \\[default: FASTA name + .ielmscan, in "
+                          "the current folder].",
                      rich_help_panel=OUTPUT),
     ] = None,
     bedgraph: Annotated[
@@ -132,7 +134,7 @@ def scan(
         scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
                               compile=compile_model, threads=threads),
     )
-    prefix = output if output is not None else default_prefix(fasta)
+    prefix = output if output is not None else default_prefix(fasta)  # run_scan writes inside a folder
     manifest = run_scan(
         fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
         progress_factory=progress_bar(quiet), bedgraph=bedgraph, force=force,
