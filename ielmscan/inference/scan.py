@@ -7,34 +7,40 @@ that bins at chunk borders see every window that covers them.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import numpy as np
 
 from ielmscan import __version__
-from ielmscan.model.bundle import Bundle, check_window
-from ielmscan.model.calibration import benjamini_hochberg
-from ielmscan.errors import InputError
-from ielmscan.io.genome import Genome
-from ielmscan.io.intervals import Chunk, Interval, iter_chunks, select_intervals
+from ielmscan.errors import InputError, OutputError
+from ielmscan.inference.calls import Caller, IntervalResult, call_threshold
+from ielmscan.inference.outputs import (BEDGRAPH_SUFFIX, OUTPUT_SUFFIXES, key_difference, run_description,
+                                        write_outputs)
+from ielmscan.inference.plan import PlannedChunk, ScanPlan, Shard
+from ielmscan.inference.prefetch import WaitTime, prefetched
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
+from ielmscan.io.genome import Genome
+from ielmscan.io.intervals import Chunk, Interval, read_chunk, select_intervals
+from ielmscan.io.paths import check_not_inputs
+from ielmscan.io.score_store import ChunkScores, ScoreStore
+from ielmscan.io.writers import OutputSet, write_manifest
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
 from ielmscan.kernels.grid import WindowGrid
-from ielmscan.kernels.reduce import bin_window_scores
-from ielmscan.inference.prefetch import WaitTime, prefetched
-from ielmscan.io.writers import (BigWigWriter, OutputSet, Region, regions_from_bins, write_bedgraph, write_manifest,
-                                 write_narrowpeak)
+from ielmscan.model.bundle import Bundle, check_window
 
 log = logging.getLogger(__name__)
 
-OUTPUT_SUFFIXES = (".bed", ".bw", ".json")  # the manifest last: its presence marks a complete set
-BEDGRAPH_SUFFIX = ".bedGraph"
+CHECKPOINT_SUFFIX = ".checkpoint"  # finished chunks of an unfinished scan (what --resume continues from)
+SHARD_SUFFIXES = (".scores", ".json")  # a shard's window scores and its manifest, for `ielmscan merge`
+__all__ = ["BEDGRAPH_SUFFIX", "CHECKPOINT_SUFFIX", "OUTPUT_SUFFIXES", "SHARD_SUFFIXES", "IntervalResult", "ScanParams",
+           "Scanner", "Shard", "call_threshold", "default_prefix", "output_prefix", "run_scan"]
 
 
 @dataclass
@@ -97,26 +103,6 @@ class PreparedChunk:
     rejected: int  # windows the --fast first stage turned away
 
 
-@dataclass
-class IntervalResult:
-    interval: Interval
-    scores: np.ndarray  # float32 per window, NaN where skipped
-    bins: np.ndarray  # float32 per stride bin, NaN where no window was scored
-    regions: list[Region]
-    windows_to_ensemble: int = 0  # windows the transformers scored
-    windows_rejected: int = 0  # windows the --fast first stage kept from the transformers (NaN in scores)
-    bases_scored: int = 0  # bases in bins that hold a score (what the track covers)
-
-    @property
-    def windows_scored(self) -> int:
-        return int(np.count_nonzero(~np.isnan(self.scores)))
-
-    @property
-    def windows_skipped(self) -> int:
-        """Windows not scored for N/ambiguous bases."""
-        return len(self.scores) - self.windows_scored - self.windows_rejected
-
-
 class Scanner:
     """Scores intervals of a genome with an ensemble; knows nothing of output files.
 
@@ -128,11 +114,7 @@ class Scanner:
         self.bundle = bundle
         self.params = params
         self.scorer = EnsembleScorer(bundle, params.scorer)
-        self.calibration = bundle.calibration
-        self.threshold, self.call_rule = call_threshold(bundle, params)
-        # Scored bins per background rank (how many background windows score at least as high): what
-        # the q-values of the whole run are computed from.
-        self.exceeding = np.zeros(self.calibration.windows + 1 if self.calibration else 0, dtype=np.int64)
+        self.caller = Caller.for_scan(bundle, params)
         # One encoding pass yields the ids of every k that the ensemble and the first stage need.
         self.cascade = bundle.cascade if params.fast else None
         extra = self.cascade.ks if self.cascade is not None else []
@@ -175,71 +157,55 @@ class Scanner:
                 ids_rc = kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
         return PreparedChunk(chunk, keep, ids, ids_rc, rejected)
 
+    def score_chunks(
+        self,
+        genome: Genome,
+        interval: Interval,
+        scores: np.ndarray,
+        chunks: Sequence[PlannedChunk] | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_chunk: Callable[[ChunkScores], None] | None = None,
+    ) -> tuple[int, int]:
+        """Score ``chunks`` of ``interval`` (all of them for None) into ``scores`` (one float per window).
+
+        ``on_chunk`` sees each finished chunk (the checkpoint). Returns the windows sent to the ensemble and
+        the windows the --fast first stage rejected.
+        """
+        p = self.params
+        if chunks is None:
+            chunks = ScanPlan([interval], p.grid, p.chunk_windows).chunks
+        to_ensemble = rejected = 0
+        read = (read_chunk(genome, interval, p.grid, c.first_window, c.n_windows) for c in chunks)
+        for prepared in prefetched((self.prepare(c) for c in read), wait=self.input_wait):
+            chunk, keep = prepared.chunk, prepared.keep
+            rejected += prepared.rejected
+            done = np.full(chunk.n_windows, np.nan, dtype=np.float32)
+            if len(keep):
+                done[keep] = self.scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, keep)
+                to_ensemble += len(keep)
+            scores[chunk.first_window: chunk.first_window + chunk.n_windows] = done
+            if on_chunk is not None:
+                on_chunk(ChunkScores(-1, chunk.first_window, done, prepared.rejected))
+            if progress is not None:
+                progress(self.bases_of(interval, chunk.first_window, chunk.n_windows, len(scores)))
+        return to_ensemble, rejected
+
+    def bases_of(self, interval: Interval, first_window: int, n_windows: int, total_windows: int) -> int:
+        """Bases a chunk stands for in the progress bar: up to the next chunk's first window (the last: the end)."""
+        start = interval.start + first_window * self.params.stride
+        last = first_window + n_windows == total_windows
+        end = interval.end if last else start + n_windows * self.params.stride
+        return end - (interval.start if first_window == 0 else start)
+
     def score_interval(
         self, genome: Genome, interval: Interval, progress: Callable[[int], None] | None = None
     ) -> IntervalResult:
-        p = self.params
-        scores = np.full(p.grid.count(len(interval)), np.nan, dtype=np.float32)
-        done = interval.start
-        to_ensemble = rejected = 0
-        chunks = (self.prepare(c) for c in iter_chunks(genome, interval, p.grid, p.chunk_windows))
-        for prepared in prefetched(chunks, wait=self.input_wait):
-            chunk, keep = prepared.chunk, prepared.keep
-            rejected += prepared.rejected
-            if len(keep):
-                probs = self.scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, keep)
-                scores[chunk.first_window + keep] = probs
-                to_ensemble += len(keep)
-            if progress is not None:
-                # Report bases up to the end of this chunk's last window start (the last chunk: interval end).
-                last = chunk.first_window + chunk.n_windows == len(scores)
-                reached = interval.end if last else chunk.start + chunk.n_windows * p.stride
-                progress(reached - done)
-                done = reached
-        if progress is not None and done < interval.end:
-            progress(interval.end - done)  # intervals shorter than a window
-        bins = bin_window_scores(scores, p.window, p.stride, len(interval))
-        regions = regions_from_bins(interval.chrom, interval.start, interval.end, p.stride, bins, self.threshold)
-        if self.calibration is not None:
-            scored = bins[np.isfinite(bins)]
-            self.exceeding += np.bincount(self.calibration.exceeding(scored), minlength=len(self.exceeding))
-            p_values = self.calibration.p_values(np.array([r.max_score for r in regions], dtype=np.float32))
-            regions = [replace(r, p_value=float(pv)) for r, pv in zip(regions, p_values)]
-        starts, ends = p.grid.bin_edges(interval.start, interval.end)
-        scored = np.isfinite(bins)
-        bases_scored = int((ends[scored] - starts[scored]).sum())
-        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected, bases_scored)
-
-    def with_q_values(self, regions: list[Region]) -> list[Region]:
-        """``regions`` with the Benjamini-Hochberg q-value of their best bin among every bin scored so far."""
-        if self.calibration is None or not regions:
-            return regions
-        q_by_rank = benjamini_hochberg(self.exceeding, self.calibration.windows)
-        ranks = self.calibration.exceeding(np.array([r.max_score for r in regions], dtype=np.float32))
-        return [replace(r, q_value=float(q)) for r, q in zip(regions, q_by_rank[ranks])]
-
-
-def call_threshold(bundle: Bundle, params: ScanParams) -> tuple[float, str]:
-    """The bin score regions are called at, and the rule in words (for the manifest).
-
-    A given threshold wins; else a calibrated bundle's score at p = max_p; else the bundle's own
-    threshold, with a warning that its calls mean little on a genome.
-    """
-    if params.threshold is not None:
-        return params.threshold, f"bin score >= {params.threshold:g} (--threshold)"
-    if bundle.calibration is not None:
-        calibrated_window = bundle.calibration.source.get("window", bundle.window)
-        if params.window != calibrated_window or not params.scorer.reverse_complement:
-            log.warning("the model was calibrated on %s-bp windows, both strands; p-values of this scan (%s-bp "
-                        "windows%s) are approximate", calibrated_window, params.window,
-                        "" if params.scorer.reverse_complement else ", one strand")
-        threshold = bundle.calibration.threshold(params.max_p)
-        return threshold, (f"background p-value <= {params.max_p:g} (bin score >= {threshold:.4f}, against "
-                           f"{bundle.calibration.windows:,} background windows)")
-    log.warning("model %s has no background calibration: calls use its threshold %.3f, which means little on a "
-                "genome, and narrowPeak p/q-values are -1 (add one with `ielmscan model calibrate`)",
-                bundle.path, bundle.threshold)
-    return bundle.threshold, f"bin score >= {bundle.threshold:g} (the model's threshold; no calibration)"
+        """Every window of ``interval`` scored, binned and called (regions with p-values)."""
+        scores = np.full(self.params.grid.count(len(interval)), np.nan, dtype=np.float32)
+        to_ensemble, rejected = self.score_chunks(genome, interval, scores, progress=progress)
+        if progress is not None and len(scores) == 0:
+            progress(len(interval))  # an interval shorter than a window
+        return self.caller.finish(interval, scores, to_ensemble, rejected)
 
 
 def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas")) -> str:
@@ -249,6 +215,34 @@ def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa"
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return f"{name}.ielmscan"
+
+
+def output_prefix(output: str | Path | None, fasta: Path) -> str:
+    """The prefix a scan writes to: ``output`` as given; :func:`default_prefix` when None; that default name
+    inside ``output`` when it names a folder (it ends with ``/`` or is an existing folder), as MACS's
+    ``--outdir`` does: ``-o results/`` writes ``results/hg38.ielmscan.bed``. ``-`` is standard output."""
+    if output is None:
+        return default_prefix(fasta)
+    text = os.fspath(output)
+    if text != "-" and (text.endswith(("/", os.sep)) or os.path.isdir(text)):
+        return os.path.join(text, default_prefix(fasta))
+    return text
+
+
+def _intervals_to_scan(genome: Genome, fasta: Path, chroms: Sequence[str] | None, exclude: Sequence[str] | None,
+                       regions_bed: Path | None) -> list[Interval]:
+    """The selection (:func:`select_intervals`); InputError, saying why, when it leaves nothing to scan."""
+    intervals = select_intervals(genome, chroms, exclude, regions_bed)
+    if intervals:
+        return intervals
+    if regions_bed is not None:
+        kept = " on the chromosomes kept by --chrom/--exclude-chrom" if chroms or exclude else ""
+        why = f"the regions BED {regions_bed} holds no interval longer than 0{kept}"
+    elif exclude:
+        why = "--chrom/--exclude-chrom leave no chromosome with bases"
+    else:
+        why = "the sequences selected have no bases"
+    raise InputError(f"nothing to scan in {fasta}: {why}")
 
 
 def run_scan(
@@ -263,127 +257,193 @@ def run_scan(
     stdout: TextIO | None = None,
     bedgraph: bool = False,
     force: bool = False,
+    shard: Shard | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Scan a genome and write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json atomically.
+    """Scan a genome and write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json, all or none.
 
-    ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text. With ``prefix == "-"`` the regions
-    go to ``stdout`` when the scan ends and no files are written. Returns the run manifest. No output
-    may be an input (the FASTA, its index, the regions BED, a file of the bundle); outputs of an earlier
-    run are replaced only with ``force``. Both are checked before scanning.
+    ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text. A ``prefix`` naming a folder writes in it,
+    named after the FASTA (:func:`output_prefix`). With ``prefix == "-"`` the regions go to ``stdout`` when
+    the scan ends and no files are written. A selection with nothing to scan (every chromosome excluded, an
+    empty regions BED) is an InputError. No output may be an input (the FASTA,
+    its index, the regions BED, a file of the bundle); outputs of an earlier run are replaced only with
+    ``force``. Both are checked before scanning.
+
+    Finished chunks are kept in PREFIX.checkpoint until the outputs are complete; ``resume`` continues
+    from it after a kill (the same command and genome: anything else is refused). ``shard`` scores only
+    that shard's chunks (:mod:`ielmscan.inference.plan`) into PREFIX.scores and PREFIX.json, for
+    `ielmscan merge`. Returns the run manifest (a shard's: what it scored).
     """
     started = time.perf_counter()
-    with Scanner(bundle, params) as scanner, Genome.open(fasta) as genome:
+    prefix = output_prefix(prefix, fasta)
+    if prefix == "-" and (shard is not None or resume):
+        raise InputError("--shard and --resume write files: give -o PREFIX instead of '-'")
+    with ExitStack() as opened:
+        # The genome and the selection are checked before the model is set up (and warns of anything).
+        genome = opened.enter_context(Genome.open(fasta))
+        intervals = _intervals_to_scan(genome, fasta, chroms, exclude, regions_bed)
+        scanner = opened.enter_context(Scanner(bundle, params))
         params = scanner.params  # the window resolved
-        intervals = select_intervals(genome, chroms, exclude, regions_bed)
-        total_bases = sum(len(i) for i in intervals)
-        progress = progress_factory(total_bases) if progress_factory else None
-        per_chrom: dict[str, dict[str, int]] = {}
-        regions: list[Region] = []
-        if prefix == "-":
-            for interval in intervals:
-                result = scanner.score_interval(genome, interval, progress)
-                regions += result.regions
-                _count(per_chrom, result)
-            # Written once the whole run is scored: q-values need every bin's p-value.
-            out = stdout or sys.stdout
-            write_narrowpeak(out, scanner.with_q_values(regions))
-            out.flush()
-            return _manifest(fasta, bundle, scanner, per_chrom, len(regions), total_bases, started, {"bed": "-"})
-        suffixes = (*OUTPUT_SUFFIXES[:-1], *([BEDGRAPH_SUFFIX] if bedgraph else []), OUTPUT_SUFFIXES[-1])
+        plan = ScanPlan(intervals, params.grid, params.chunk_windows)
+        description = run_description(fasta, genome, bundle, params, scanner.scorer, scanner.caller, intervals)
         inputs = (fasta, genome.fai_path, genome.gzi_path, regions_bed, *bundle.folders())
-        with OutputSet(prefix, suffixes, inputs=inputs, force=force) as outset:
-            chrom_sizes = _track_header(genome, intervals)
-            with ExitStack() as files:
-                bw = files.enter_context(BigWigWriter(outset.temp(".bw"), chrom_sizes))
-                text_track = files.enter_context(outset.temp(BEDGRAPH_SUFFIX).open("w")) if bedgraph else None
-                for interval in intervals:
-                    result = scanner.score_interval(genome, interval, progress)
-                    bw.add_bins(interval.chrom, interval.start, interval.end, params.stride, result.bins)
-                    if text_track is not None:
-                        write_bedgraph(text_track, interval.chrom, interval.start, interval.end, params.stride,
-                                       result.bins)
-                    regions += result.regions
-                    _count(per_chrom, result)
-            with outset.temp(".bed").open("w") as bed:
-                write_narrowpeak(bed, scanner.with_q_values(regions))
-            outputs = {s.lstrip("."): str(outset.final(s)) for s in suffixes}
-            manifest = _manifest(fasta, bundle, scanner, per_chrom, len(regions), total_bases, started, outputs)
-            write_manifest(outset.temp(".json"), manifest)
-        return manifest
+        chunks = plan.shard_chunks(shard)
+        progress = progress_factory(sum(_chunk_bases(plan, c) for c in chunks)) if progress_factory else None
+
+        def timing() -> tuple[float, float]:
+            return time.perf_counter() - started, scanner.input_wait.seconds
+
+        if shard is not None:
+            return _scan_shard(scanner, genome, plan, chunks, shard, prefix, description, inputs, force, resume,
+                               progress, timing)
+        checkpoint = Checkpoint(prefix, description["key"], resume, force) if prefix != "-" else None
+
+        def results() -> Iterator[IntervalResult]:
+            if checkpoint is not None:
+                checkpoint.open(inputs)
+            for index, interval in enumerate(intervals):
+                scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
+                to_ensemble, rejected, done = checkpoint.restore(index, scores) if checkpoint else (0, 0, set())
+                todo = [c for c in chunks if c.interval == index and c.first_window not in done]
+                if progress is not None:
+                    progress(sum(_chunk_bases(plan, c) for c in chunks if c.interval == index
+                                 and c.first_window in done) + (len(interval) if len(scores) == 0 else 0))
+                more, dropped = scanner.score_chunks(genome, interval, scores, todo, progress,
+                                                     checkpoint.recorder(index) if checkpoint else None)
+                yield scanner.caller.finish(interval, scores, to_ensemble + more, rejected + dropped)
+
+        try:
+            return write_outputs(prefix, results(), scanner.caller, description, sum(len(i) for i in intervals),
+                                 timing, inputs=inputs, bedgraph=bedgraph, force=force, stdout=stdout,
+                                 on_complete=checkpoint.remove if checkpoint else None)
+        except BaseException:
+            if checkpoint is not None:
+                checkpoint.tell_kept()
+            raise
 
 
-def _track_header(genome: Genome, intervals: list[Interval]) -> list[tuple[str, int]]:
-    """bigWig header: the scanned chromosomes with their full lengths, in FASTA order."""
-    scanned = {i.chrom for i in intervals}
-    return [(name, length) for name, length in genome.chroms if name in scanned]
+def _chunk_bases(plan: ScanPlan, chunk: PlannedChunk) -> int:
+    """Bases a chunk stands for in the progress bar; an interval's chunks add up to its length."""
+    interval = plan.intervals[chunk.interval]
+    start = interval.start + chunk.first_window * plan.grid.stride
+    last = chunk.first_window + chunk.n_windows == plan.windows_in(chunk.interval)
+    end = interval.end if last else start + chunk.n_windows * plan.grid.stride
+    return end - (interval.start if chunk.first_window == 0 else start)
 
 
-def _count(per_chrom: dict[str, dict[str, int]], result: IntervalResult) -> None:
-    entry = per_chrom.setdefault(
-        result.interval.chrom,
-        {"bases": 0, "bases_scored": 0, "bases_called": 0, "windows_scanned": 0, "windows_skipped": 0,
-         "windows_rejected_fast": 0, "regions": 0},
-    )
-    entry["bases"] += len(result.interval)
-    entry["bases_scored"] += result.bases_scored
-    entry["bases_called"] += sum(r.end - r.start for r in result.regions)
-    entry["windows_rejected_fast"] += result.windows_rejected
-    entry["windows_scanned"] += result.windows_scored
-    entry["windows_skipped"] += result.windows_skipped
-    entry["regions"] += len(result.regions)
+def _scan_shard(scanner: Scanner, genome: Genome, plan: ScanPlan, chunks: list[PlannedChunk], shard: Shard,
+                prefix: str, description: dict[str, Any], inputs: tuple, force: bool, resume: bool,
+                progress: Callable[[int], None] | None, timing: Callable[[], tuple[float, float]]) -> dict[str, Any]:
+    """Score one shard's chunks into PREFIX.scores (the checkpoint, moved into place) and PREFIX.json."""
+    checkpoint = Checkpoint(prefix, description["key"], resume, force, shard)
+    with OutputSet(prefix, SHARD_SUFFIXES, inputs=inputs, force=force) as outset:
+        checkpoint.open(inputs)
+        try:
+            done = {(c.interval, c.first_window) for c in checkpoint.records}
+            if progress is not None:
+                progress(sum(_chunk_bases(plan, c) for c in chunks if (c.interval, c.first_window) in done))
+            for index, interval in enumerate(plan.intervals):
+                todo = [c for c in chunks if c.interval == index and (index, c.first_window) not in done]
+                if todo:
+                    scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
+                    scanner.score_chunks(genome, interval, scores, todo, progress, checkpoint.recorder(index))
+        except BaseException:
+            checkpoint.tell_kept()
+            raise
+        checkpoint.close()
+        os.replace(checkpoint.path, outset.temp(".scores"))
+        wall, wait = timing()
+        manifest = {
+            "ielmscan_version": __version__, "command": sys.argv, "shard": {"index": shard.index + 1,
+                                                                           "count": shard.count},
+            "genome": description["genome"], "model": description["model"], "parameters": description["parameters"],
+            "calls": description["calls"], "key": description["key"], "chunks": len(chunks), "windows": sum(c.n_windows for c in chunks),
+            "bases": sum(_chunk_bases(plan, c) for c in chunks), "wall_seconds": round(wall, 3),
+            "input_wait_seconds": round(wait, 3),
+            "outputs": {s.lstrip("."): str(outset.final(s)) for s in SHARD_SUFFIXES},
+            "merge": "ielmscan merge SHARD_PREFIX... -o PREFIX joins the shards into one run's outputs",
+        }
+        write_manifest(outset.temp(".json"), manifest)
+    return manifest
 
 
-def _manifest(
-    fasta: Path,
-    bundle: Bundle,
-    scanner: Scanner,
-    per_chrom: dict[str, dict[str, int]],
-    n_regions: int,
-    total_bases: int,
-    started: float,
-    outputs: dict[str, str],
-) -> dict[str, Any]:
-    params = scanner.params
-    wall = time.perf_counter() - started
-    bases_scored = sum(c["bases_scored"] for c in per_chrom.values())
-    bases_called = sum(c["bases_called"] for c in per_chrom.values())
-    scanned = sum(c["windows_scanned"] for c in per_chrom.values())
-    return {
-        "ielmscan_version": __version__,
-        "command": sys.argv,
-        "genome": str(fasta),
-        "model": {"path": str(bundle.path), "sha256": bundle.checksum, "members": bundle.ks},
-        "parameters": {
-            **{k: v for k, v in asdict(params).items() if k != "scorer"},
-            "threshold": scanner.threshold,
-            "reverse_complement": params.scorer.reverse_complement,
-            "batch_size": scanner.scorer.batch_size,
-            "compile": params.scorer.compile,
-            "scoring_workers": scanner.scorer.workers,
-            "threads_per_worker": scanner.scorer.threads_per_worker,
-            "device": str(scanner.scorer.device),
-            "precision": scanner.scorer.precision.value,
-        },
-        "calls": {
-            "rule": scanner.call_rule,
-            "calibration": scanner.calibration.to_json() if scanner.calibration is not None else None,
-            "track": "bigWig value of a bin: mean ensemble probability (0-1) of the scored windows overlapping it",
-            "p_value": ("narrowPeak pValue: -log10 of the best bin's share of background windows scoring at least "
-                        "as high" if scanner.calibration is not None else "not computed (-1): no calibration"),
-            "q_value": ("narrowPeak qValue: -log10 of the best bin's Benjamini-Hochberg q-value over all scored bins "
-                        "of the run" if scanner.calibration is not None else "not computed (-1): no calibration"),
-        },
-        "chromosomes": per_chrom,
-        "bases": total_bases,
-        "windows_scanned": scanned,
-        "windows_skipped": sum(c["windows_skipped"] for c in per_chrom.values()),
-        "windows_rejected_fast": sum(c["windows_rejected_fast"] for c in per_chrom.values()),
-        "regions": n_regions,
-        "bases_scored": bases_scored,
-        "bases_called": bases_called,
-        "share_called": round(bases_called / bases_scored, 6) if bases_scored else 0.0,
-        "wall_seconds": round(wall, 3),
-        "windows_per_second": round(scanned / wall, 1) if wall > 0 else None,
-        "input_wait_seconds": round(scanner.input_wait.seconds, 3),
-        "outputs": outputs,
-    }
+class Checkpoint:
+    """PREFIX.checkpoint: the window scores of the finished chunks of an unfinished scan.
+
+    Created when scoring starts (after the outputs were checked), appended to after every chunk, removed
+    once the outputs are complete. A scan that finds one refuses to start over unless told (``--resume``
+    continues it, ``--force`` discards it), so that hours of work are never thrown away by a rerun.
+    """
+
+    def __init__(self, prefix: str, key: dict[str, Any], resume: bool, force: bool,
+                 shard: Shard | None = None) -> None:
+        self.path = Path(f"{prefix}{CHECKPOINT_SUFFIX}")
+        self.header = {"key": key, "shard": None if shard is None else [shard.index, shard.count]}
+        self.resume, self.force = resume, force
+        self.store: ScoreStore | None = None
+        self.records: list[ChunkScores] = []
+        self.saved = 0
+        self._by_interval: dict[int, list[ChunkScores]] = {}
+
+    def open(self, inputs: tuple) -> None:
+        check_not_inputs([self.path], inputs)
+        if self.path.is_dir():
+            raise OutputError(f"{self.path} is a folder; the scan keeps its checkpoint under that name: move it")
+        if self.path.exists() and self.resume:
+            self.store, self.records = ScoreStore.reopen(self.path)
+            theirs = self.store.header
+            problem = key_difference(self.header["key"], theirs.get("key", {})) if "key" in theirs else "format"
+            if problem is None and theirs.get("shard") != self.header["shard"]:
+                problem = "shard"
+            if problem is not None:
+                self.store.close()
+                raise InputError(f"{self.path} was written by a scan with another {problem}: rerun the command "
+                                 f"that made it with --resume, or remove {self.path} (or add --force) to start over")
+            log.info("resuming from %s: %d chunk(s) already scored", self.path, len(self.records))
+        elif self.path.exists() and not self.force:
+            raise OutputError(f"{self.path} holds the scores of an interrupted scan: add --resume to continue it, "
+                              "or --force to start over")
+        else:
+            if self.resume:
+                log.warning("no checkpoint %s to resume from: scanning from the start", self.path)
+            self.store = ScoreStore.create(self.path, self.header)
+        for record in self.records:
+            self._by_interval.setdefault(record.interval, []).append(record)
+
+    def restore(self, interval: int, scores: np.ndarray) -> tuple[int, int, set[int]]:
+        """Put the interval's saved chunks into ``scores``: (windows scored, windows rejected, first windows)."""
+        to_ensemble = rejected = 0
+        firsts: set[int] = set()
+        for record in self._by_interval.pop(interval, []):
+            scores[record.first_window: record.first_window + len(record.scores)] = record.scores
+            to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
+            rejected += record.rejected
+            firsts.add(record.first_window)
+        return to_ensemble, rejected, firsts
+
+    def recorder(self, interval: int) -> Callable[[ChunkScores], None]:
+        def record(chunk: ChunkScores) -> None:
+            assert self.store is not None
+            self.store.append(replace(chunk, interval=interval))
+        return record
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.saved = len(self.records) + self.store.appended
+            self.store.close()
+            self.store = None
+
+    def tell_kept(self) -> None:
+        """After a failure or a kill: say what is saved and how to go on from it."""
+        if self.store is None:  # refused before it was opened: another run's checkpoint is not ours to touch
+            return
+        self.close()
+        if not self.saved:  # nothing worth keeping: leave no file behind
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            log.warning("%d finished chunk(s) are kept in %s: run the same command with --resume to continue",
+                        self.saved, self.path)
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)

@@ -44,6 +44,7 @@ class ScoreStore:
     def __init__(self, path: Path, header: dict[str, Any], handle: BinaryIO) -> None:
         self.path = path
         self.header = header
+        self.appended = 0  # records added since it was opened
         self._handle = handle
 
     @classmethod
@@ -77,6 +78,7 @@ class ScoreStore:
         self._handle.write(body + _CRC.pack(zlib.crc32(body)))
         self._handle.flush()
         os.fsync(self._handle.fileno())
+        self.appended += 1
 
     def close(self) -> None:
         self._handle.close()
