@@ -238,7 +238,7 @@ def load_model(model: Optional[Path]) -> Any:
 
 def progress_bar(quiet: bool, unit: str = "b") -> Callable[[int], Callable[[int], None]] | None:
     """A tqdm bar on stderr, unless quiet or stderr is not a terminal (batch jobs, pipes)."""
-    if quiet or not sys.stderr.isatty():
+    if quiet or sys.stderr is None or not sys.stderr.isatty():  # None: stderr closed (2>&-)
         return None
 
     def factory(total: int) -> Callable[[int], None]:

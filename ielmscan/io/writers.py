@@ -111,7 +111,11 @@ class NamedOutput:
 
     def flush(self) -> None:
         try:
-            self._target().flush()
+            stream = self._target()
+        except OutputError:
+            return  # a closed stream: only writing to it is an error
+        try:
+            stream.flush()
         except OSError as exc:
             raise self._error(exc) from exc
 
@@ -120,12 +124,22 @@ class NamedOutput:
             self.flush()
             return
         try:
-            self._target().close()
+            stream = self._target()
+        except OutputError:
+            return
+        try:
+            stream.close()
         except OSError as exc:
             raise self._error(exc) from exc
 
     def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno, ... of the stream
-        return getattr(self._target(), name)
+        try:
+            stream = self._target()
+        except OutputError:  # closed: libraries that only look (colorama asks .closed) must not fail
+            if name == "closed":
+                return True
+            raise AttributeError(name) from None
+        return getattr(stream, name)
 
     def __enter__(self) -> NamedOutput:
         return self

@@ -584,3 +584,13 @@ def test_a_bigwig_written_in_slices_reads_back_whole(tmp_path: Path) -> None:
     assert [s for s, _, _ in got] == starts[keep].tolist()
     assert [e for _, e, _ in got] == np.minimum(starts + 20, end)[keep].tolist()
     assert np.allclose([v for _, _, v in got], values[keep], atol=1e-6)
+
+
+def test_a_closed_stream_fails_only_when_written() -> None:
+    out = writers_mod.StandardOutput(None)
+    out.flush()  # a command that prints nothing does not care that stdout is closed
+    assert out.closed and not hasattr(out, "isatty")  # what libraries that only look at it see (colorama)
+    with out:
+        pass
+    with pytest.raises(OutputError, match="standard output: it is closed"):
+        out.write("a result\n")
