@@ -211,3 +211,38 @@ def test_a_killed_scans_temporary_files_are_removed_by_the_next_run_of_that_pref
     result = runner.invoke(app, [*SCAN, "-o", "out"])
     assert result.exit_code == 0, result.output
     assert not any(p.exists() for p in stale) and running.exists()
+
+
+@pytest.mark.slow
+def test_a_scan_killed_outright_leaves_temporary_files_that_the_next_run_removes(tmp_path):
+    # SIGKILL (the out-of-memory killer, a scheduler's hard kill) allows no clean-up: the next run of the prefix
+    # must remove what the dead process left.
+    import signal
+    import time
+
+    random_bundle(tmp_path / "model", ks=(3,), hidden=16)
+    fasta = write_synthetic_genome(tmp_path / "big.fa", {"chr1": 400_000}, seed=2)
+    scan = [sys.executable, "-m", "ielmscan", "scan", str(fasta), "--model", str(tmp_path / "model"), "-o",
+            str(tmp_path / "out"),
+            "--stride", "10", "--chunk-size", "20000", "--device", "cpu", "--threshold", "0.5", "-q"]
+    proc = subprocess.Popen(scan, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".out.*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)  # until the scan has opened its temporary outputs
+    assert proc.poll() is None, f"the scan finished before it could be killed: {proc.communicate()[1]}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    left = sorted(p.name for p in tmp_path.glob(".out.*"))
+    assert left, "a killed scan leaves its temporary files"
+    # --force: a scan that keeps a checkpoint of its work would otherwise ask for --resume.
+    rerun = subprocess.run([*scan, "--force", "--chrom", "chr1", "--regions", str(_small_bed(tmp_path))],
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(tmp_path.glob(".out.*"))  # the dead process's files are gone, and the new run left none
+    assert json.loads((tmp_path / "out.json").read_text())["regions"] >= 0
+
+
+def _small_bed(folder: Path) -> Path:
+    bed = folder / "small.bed"
+    bed.write_text("chr1\t0\t5000\n")
+    return bed

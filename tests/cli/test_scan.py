@@ -249,3 +249,15 @@ def test_bedgraph_holds_the_bigwig_bins_and_needs_a_prefix(genome, bundle_dir, t
     assert json.loads((tmp_path / "out.json").read_text())["outputs"]["bedGraph"] == str(tmp_path / "out.bedGraph")
     refused = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", "-", "--bedgraph"])
     assert refused.exit_code == 2 and "--bedgraph" in refused.stderr
+
+
+def test_o_a_folder_writes_inside_it_named_after_the_genome(genome, bundle_dir, tmp_path, monkeypatch):
+    # As MACS's --outdir: `-o results/` is a folder, not the prefix "results" beside it.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    for output in ("results/", "results"):
+        result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", output, "-q"])
+        assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["g.ielmscan.bed", "g.ielmscan.bw",
+                                                                     "g.ielmscan.json"]
+    assert not list(tmp_path.glob("results.*"))

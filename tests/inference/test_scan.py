@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -12,13 +13,14 @@ import pyBigWig
 import pysam
 import pytest
 
+from ielmscan.errors import InputError
 from ielmscan.model.bundle import load_bundle
 from ielmscan.inference.devices import Precision
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Interval
 from ielmscan.inference.scorer import ScorerSettings
 from ielmscan.kernels.encode import reverse_complement
-from ielmscan.inference.scan import ScanParams, Scanner, default_prefix, run_scan
+from ielmscan.inference.scan import ScanParams, Scanner, default_prefix, output_prefix, run_scan
 from ielmscan.io.fasta import write_fasta
 from ielmscan.io.synthetic import synthetic_sequence, write_synthetic_genome
 
@@ -271,6 +273,37 @@ def test_outputs_are_valid_bigwig_and_sorted_narrowpeak(ensemble, synthetic, tmp
         assert 0 <= summit < end - start and row[5] == "." and row[7] == row[8] == "-1"
     assert manifest["regions"] == len(rows)
     assert manifest["windows_scanned"] == sum(c["windows_scanned"] for c in manifest["chromosomes"].values())
+
+
+def test_a_folder_as_prefix_gets_the_outputs_inside_it_named_after_the_genome(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    fasta = Path("/data/hg38.fa.gz")
+    assert output_prefix(None, fasta) == "hg38.ielmscan"
+    assert output_prefix("results", fasta) == os.path.join("results", "hg38.ielmscan")  # an existing folder
+    assert output_prefix("new/", fasta) == os.path.join("new/", "hg38.ielmscan")  # a trailing slash: a folder
+    assert output_prefix("run1", fasta) == "run1" and output_prefix("-", fasta) == "-"
+
+
+@pytest.mark.parametrize("selection, why", [
+    ({"exclude": ["chr1", "chr2"]}, "--chrom/--exclude-chrom leave no chromosome"),
+    ({"chroms": ["chr1"], "exclude": ["chr1"]}, "--chrom/--exclude-chrom leave no chromosome"),
+    ({"regions": ""}, "holds no interval longer than 0"),
+    ({"regions": "chr1\t10\t10\n"}, "holds no interval longer than 0"),
+    ({"regions": "chr2\t0\t100\n", "chroms": ["chr1"]}, "on the chromosomes kept by --chrom/--exclude-chrom"),
+])
+def test_nothing_to_scan_is_said_before_any_work(selection, why, tmp_path, random_bundle_dir):
+    fasta = write_synthetic_genome(tmp_path / "g.fa", {"chr1": 1_000, "chr2": 500}, seed=3)
+    regions = None
+    if "regions" in selection:
+        regions = tmp_path / "r.bed"
+        regions.write_text(selection["regions"])
+    bundle = load_bundle(random_bundle_dir)
+    for prefix in (str(tmp_path / "out"), "-"):
+        with pytest.raises(InputError, match=f"nothing to scan in .*g.fa: .*{why}"):
+            run_scan(fasta, bundle, params(window=100, threshold=0.5), prefix, chroms=selection.get("chroms"),
+                     exclude=selection.get("exclude"), regions_bed=regions)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["g.fa", "g.fa.fai", *(["r.bed"] if regions else [])])
 
 
 def test_default_prefix_drops_fasta_extensions():
