@@ -91,6 +91,7 @@ app.add_typer(model_app, name="model")
 F = TypeVar("F", bound=Callable[..., Any])
 
 INPUT, MODEL, SCAN, OUTPUT, PERF = "Input", "Model", "Scanning", "Output", "Performance"
+CLUSTER = "Clusters: shards and resume"
 SIZE = "Model size (new bundles)"
 
 # Options several commands share, declared once so their names and help cannot drift apart.

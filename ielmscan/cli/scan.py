@@ -6,11 +6,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ielmscan.cli.common import (INPUT, MODEL, OUTPUT, PERF, SCAN, Device, Force, ModelDir, ScoringBatch,
+from ielmscan.cli.common import (CLUSTER, INPUT, MODEL, OUTPUT, PERF, SCAN, Device, Force, ModelDir, ScoringBatch,
                                  ScoringThreads, app, friendly_errors, load_model, progress_bar)
+from ielmscan.errors import InputError
 from ielmscan.inference.devices import Precision
 
-__all__ = ["scan", "summary_line"]
+__all__ = ["merge", "scan", "shard_summary_line", "summary_line"]
 
 
 @app.command(no_args_is_help=True)
@@ -91,6 +92,17 @@ def scan(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
     ] = False,
+    shard: Annotated[
+        Optional[str],
+        typer.Option("--shard", metavar="i/N", help="Score only shard i of N (a balanced share of the windows; "
+                     "a chromosome may be split) into PREFIX.scores and PREFIX.json; join the N shards with "
+                     "`ielmscan merge`.", rich_help_panel=CLUSTER),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted run of the same command from "
+                           "PREFIX.checkpoint (kept after a kill, SIGTERM or a failure); without one, start.",
+                           rich_help_panel=CLUSTER)
+    ] = False,
     device: Device = "auto",
     precision: Annotated[
         Precision, typer.Option("--precision", help="bf16 autocast where the device does it natively (auto), or force one.",
@@ -109,13 +121,18 @@ def scan(
     threads: ScoringThreads = None,
 ) -> None:
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
-    if bedgraph and output == "-":
-        raise typer.BadParameter("--bedgraph writes a file: give -o PREFIX instead of '-'", param_hint="'--bedgraph'")
+    for flag, given in (("--bedgraph", bedgraph), ("--shard", shard is not None), ("--resume", resume)):
+        if given and output == "-":
+            raise typer.BadParameter(f"{flag} writes files: give -o PREFIX instead of '-'", param_hint=f"'{flag}'")
+    if shard is not None and bedgraph:
+        raise typer.BadParameter("a shard writes window scores only: give --bedgraph to `ielmscan merge`",
+                                 param_hint="'--bedgraph'")
     if max_p <= 0:
         raise typer.BadParameter(f"{max_p} is not above 0", param_hint="'--max-p'")
     if window is not None:
         check_geometry(window, stride, chunk_size)
     from ielmscan.errors import BundleError
+    from ielmscan.inference.plan import Shard
     from ielmscan.inference.scan import ScanParams, default_prefix, run_scan
     from ielmscan.inference.scorer import ScorerSettings
     from ielmscan.model.bundle import check_window
@@ -135,12 +152,58 @@ def scan(
                               compile=compile_model, threads=threads),
     )
     prefix = output if output is not None else default_prefix(fasta)  # run_scan writes inside a folder
+    try:
+        part = Shard.parse(shard) if shard is not None else None
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--shard'") from None
     manifest = run_scan(
         fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
-        progress_factory=progress_bar(quiet), bedgraph=bedgraph, force=force,
+        progress_factory=progress_bar(quiet), bedgraph=bedgraph, force=force, shard=part, resume=resume,
     )
     if not quiet:
+        typer.echo(shard_summary_line(manifest) if part is not None else summary_line(manifest), err=True)
+
+
+@app.command(no_args_is_help=True)
+@friendly_errors
+def merge(
+    shards: Annotated[
+        list[str], typer.Argument(metavar="SHARD_PREFIX...", help="The -o PREFIX of every shard of one run "
+                                  "(`ielmscan scan --shard i/N -o PREFIX`), in any order.", show_default=False)
+    ],
+    output: Annotated[
+        str, typer.Option("--output", "-o", metavar="PREFIX", help="Write PREFIX.bed, PREFIX.bw and PREFIX.json, "
+                          "as one unsplit scan would; '-' writes the BED to stdout.", rich_help_panel=OUTPUT)
+    ],
+    model: Annotated[
+        Optional[Path], typer.Option("--model", "-m", file_okay=False, help="The model the shards were scored "
+                                     "with, where it is no longer at the path they recorded (its sha256 must "
+                                     "match) \\[default: that path].", rich_help_panel=MODEL, show_default=False)
+    ] = None,
+    bedgraph: Annotated[
+        bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
+                           rich_help_panel=OUTPUT)
+    ] = False,
+    force: Force = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No summary line.", rich_help_panel=OUTPUT)
+    ] = False,
+) -> None:
+    """Join the shards of a split scan into the BED, bigWig and manifest of one run (identical to an unsplit scan)."""
+    from ielmscan.inference.merge import run_merge
+
+    if bedgraph and output == "-":
+        raise typer.BadParameter("--bedgraph writes a file: give -o PREFIX instead of '-'", param_hint="'--bedgraph'")
+    manifest = run_merge(shards, output, model=model, bedgraph=bedgraph, force=force)
+    if not quiet:
         typer.echo(summary_line(manifest), err=True)
+
+
+def shard_summary_line(manifest: dict[str, Any]) -> str:
+    shard, outputs = manifest["shard"], manifest["outputs"]
+    return (f"ielmscan: shard {shard['index']}/{shard['count']}: {manifest['windows']:,} windows in "
+            f"{manifest['chunks']:,} chunk(s), {manifest['bases']:,} bp; {manifest['wall_seconds']:.1f} s → "
+            f"{', '.join(outputs.values())} (join the shards with `ielmscan merge`)")
 
 
 def check_geometry(window: int, stride: int, chunk_size: int) -> None:

@@ -221,6 +221,11 @@ def test_sigterm_mid_scan_exits_143_and_leaves_no_files(bundle_dir, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143
     assert "terminated" in err and "Traceback" not in err
+    # Nothing that looks complete; the finished chunks, if any, are kept for --resume (tests/cli/test_cluster.py).
+    checkpoint = tmp_path / "out.checkpoint"
+    if checkpoint.exists():
+        assert "--resume" in err
+        checkpoint.unlink()
     assert no_outputs(tmp_path)
 
 
