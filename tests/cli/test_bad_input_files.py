@@ -21,7 +21,6 @@ from ielmscan.io.synthetic import write_synthetic_genome
 
 from tests.cli.bad_input import Case, cases, check_refusal
 
-OPTION_ERRORS = pytest.mark.xfail(strict=False, reason="option errors become one line")
 SCAN = ["--model", "model", "-o", "out"]
 
 
@@ -121,7 +120,6 @@ def test_bad_file_is_refused_in_one_line(case, folder, capfd, monkeypatch):
     Case("regions BED is a folder", lambda d: (d / "r.bed").mkdir(), ["scan", "g.fa", "--regions", "r.bed", *SCAN],
          ("r.bed",), exit_code=2),
 )
-@OPTION_ERRORS
 def test_bad_option_file_is_an_option_error_in_one_line(case, folder, capfd, monkeypatch):
     check_refusal(case, folder, capfd, monkeypatch)
 
