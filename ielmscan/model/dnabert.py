@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ielmscan import __version__
 from ielmscan.errors import BundleError
-from ielmscan.model.bundle import Bundle, Member, check_window
+from ielmscan.model.bundle import Bundle, Member, check_config, check_window
 from ielmscan.model.convert import BERT_PREFIX, HEAD_KEYS, from_bert_state_dict
 from ielmscan.model.defaults import DEFAULT_WINDOW, MAX_K
 from ielmscan.model.network import EnhancerLM, MemberConfig
@@ -116,6 +116,8 @@ def read_checkpoint(directory: Path, head: Path | None = None) -> tuple[Enhancer
         raise bad(f"{weights.name} has an incomplete head: {sorted(set(HEAD_NAMES) - set(own_head))[0]} is missing")
     head_hidden = _check_head(state, shape["hidden_size"], weights if head is None else head)
     cfg = MemberConfig(k=k, head_hidden=head_hidden, **shape)
+    # The limits every bundle is loaded under: never write a bundle that ielmscan would refuse to load.
+    check_config(cfg, lambda key, problem: bad(f"{CONFIG_FILE}: {key or 'the model'} {problem}"))
     try:
         model = from_bert_state_dict(state, cfg, vocab=vocab)
     except BundleError as exc:

@@ -241,6 +241,8 @@ def _sequence_classification_head(state: dict[str, torch.Tensor]) -> None:
     (spoil_json("config.json", model_type="roberta"), ("model_type", "roberta")),
     (spoil_json("config.json", hidden_size=64), ("32 wide", "hidden_size 64")),
     (spoil_json("config.json", intermediate_size=48), ("model.safetensors", "intermediate.dense", "shape")),
+    # Beyond the limits every bundle is loaded under: refused before anything is built.
+    (spoil_json("config.json", max_position_embeddings=100_000_000), ("config.json", "max_positions")),
     (spoil_weights(lambda s: s.update({"bert.embeddings.word_embeddings.weight": torch.zeros(261, 32)})),
      ("261 rows", "69 tokens")),
     (spoil_weights(_nan), ("NaN", "encoder.layer.0.output.dense.weight")),
@@ -252,7 +254,7 @@ def _sequence_classification_head(state: dict[str, torch.Tensor]) -> None:
      ("unexpected key encoder.layer.5",)),
 ], ids=["no-config", "no-vocab", "no-weights", "only-a-pt-file", "sharded", "tensorflow", "vocab-short",
         "vocab-repeat", "vocab-mixed-k", "vocab-no-cls", "config-not-json", "config-vocab-size", "config-gelu-new", "config-roberta",
-        "config-hidden", "config-intermediate", "weights-vocab-rows", "weights-nan", "no-head",
+        "config-hidden", "config-intermediate", "config-beyond-limits", "weights-vocab-rows", "weights-nan", "no-head",
         "sequence-classification-head",
         "incomplete-head", "head-two-outputs", "extra-layer"])
 def test_bad_checkpoints_are_refused_with_one_clear_error(tmp_path, spoil, words):
