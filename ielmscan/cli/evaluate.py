@@ -95,7 +95,9 @@ def evaluate(
         data = load_labelled(pos, neg)
         report = run_evaluation(bundle, data, device=device, baselines=baselines)
         typer.echo(labelled_table(report))
-        written = (write_labelled(report, output, float(data.labels.mean()), inputs, force) if output is not None
+        # The share of positives among the records evaluated (N-rich ones are left out), the PR plot's chance line.
+        prevalence = report["positives"] / report["n"]
+        written = (write_labelled(report, output, prevalence, inputs, force) if output is not None
                    else [])
     if written:
         typer.echo(f"ielmscan: wrote {output}/{', '.join(p.name for p in written)}", err=True)
