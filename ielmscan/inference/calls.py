@@ -33,6 +33,7 @@ class IntervalResult:
     windows_to_ensemble: int = 0  # windows the transformers scored
     windows_rejected: int = 0  # windows the --fast first stage kept from the transformers (NaN in scores)
     bases_scored: int = 0  # bases in bins that hold a score (what the track covers)
+    windows_blacklisted: int = 0  # windows overlapping a --blacklist interval (NaN in scores)
 
     @property
     def windows_scored(self) -> int:
@@ -41,7 +42,7 @@ class IntervalResult:
     @property
     def windows_skipped(self) -> int:
         """Windows not scored for N/ambiguous bases."""
-        return len(self.scores) - self.windows_scored - self.windows_rejected
+        return len(self.scores) - self.windows_scored - self.windows_rejected - self.windows_blacklisted
 
 
 def call_threshold(bundle: Bundle, params: ScanParams) -> tuple[float, str]:
@@ -83,7 +84,8 @@ class Caller:
         """The caller of a scan of ``bundle`` with ``params`` (window resolved): its threshold and rule."""
         return cls(params.grid, bundle.calibration, *call_threshold(bundle, params))
 
-    def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int = 0, rejected: int = 0) -> IntervalResult:
+    def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int = 0, rejected: int = 0,
+               blacklisted: int = 0) -> IntervalResult:
         """Bins, regions (with p-values) and counts of an interval whose every window is scored (or NaN)."""
         grid = self.grid
         bins = bin_window_scores(scores, grid.window, grid.stride, len(interval))
@@ -95,7 +97,7 @@ class Caller:
             regions = [replace(r, p_value=float(pv)) for r, pv in zip(regions, p_values)]
         starts, ends = grid.bin_edges(interval.start, interval.end)
         bases_scored = int((ends[np.isfinite(bins)] - starts[np.isfinite(bins)]).sum())
-        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected, bases_scored)
+        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected, bases_scored, blacklisted)
 
     def with_q_values(self, regions: list[Region]) -> list[Region]:
         """``regions`` with the Benjamini-Hochberg q-value of their best bin among every bin scored so far."""
