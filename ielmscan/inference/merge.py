@@ -21,7 +21,7 @@ from ielmscan.errors import InputError
 from ielmscan.inference.calls import Caller, IntervalResult
 from ielmscan.inference.outputs import key_difference, write_outputs
 from ielmscan.inference.plan import ScanPlan
-from ielmscan.io.intervals import Interval
+from ielmscan.io.intervals import Blacklist, Interval
 from ielmscan.io.score_store import ChunkScores, read_store
 from ielmscan.kernels.grid import WindowGrid
 from ielmscan.model.bundle import Bundle, load_bundle
@@ -51,9 +51,11 @@ def run_merge(
     bedgraph: bool = False,
     force: bool = False,
     stdout: TextIO | None = None,
+    tabix: bool = False,
 ) -> dict[str, Any]:
     """Merge the shards into PREFIX.bed, .bw (.bedGraph) and .json; returns the manifest.
 
+    ``tabix`` writes the BED (and bedGraph) bgzip-compressed with tabix indexes, as `scan --tabix` does.
     The calibration (p- and q-values) comes from the model the shards were scored with: the bundle at the
     path they recorded, or ``model``; its sha256 must be theirs.
     """
@@ -86,6 +88,8 @@ def run_merge(
     intervals = [Interval(chrom, start, end) for chrom, start, end in key["intervals"]]
     plan = ScanPlan(intervals, grid, grid.windows_within(parameters["chunk_size"]))
     by_interval = _place(plan, shards)
+    # Which windows the blacklist kept from scoring follows from its intervals in the key (older keys: none).
+    blacklist = Blacklist([Interval(chrom, start, end) for chrom, start, end in key.get("blacklist", [])])
     caller = Caller(grid, bundle.calibration, parameters["threshold"], first["calls"]["rule"])
     description = {name: first[name] for name in ("genome", "model", "parameters", "calls", "key")}
     wall = sum(m["wall_seconds"] for _, m, _ in shards)
@@ -98,12 +102,13 @@ def run_merge(
             for record in by_interval.get(index, []):
                 scores[record.first_window: record.first_window + len(record.scores)] = record.scores
                 rejected += record.rejected
-            yield caller.finish(interval, scores, int(np.count_nonzero(~np.isnan(scores))), rejected)
+            yield caller.finish(interval, scores, int(np.count_nonzero(~np.isnan(scores))), rejected,
+                                blacklist.windows_in(interval, grid))
 
     inputs = [path for name in shard_prefixes for path in (Path(f"{name}.json"), Path(f"{name}.scores"))]
     return write_outputs(prefix, results(), caller, description, sum(len(i) for i in intervals),
                          lambda: (wall + time.perf_counter() - started, wait), inputs=[*inputs, *bundle.folders()],
-                         bedgraph=bedgraph, force=force, stdout=stdout)
+                         bedgraph=bedgraph, tabix=tabix, force=force, stdout=stdout)
 
 
 def _shard_model(manifest: dict[str, Any], model: str | Path | None) -> Bundle:

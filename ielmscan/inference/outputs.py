@@ -3,7 +3,8 @@
 One writer for a scan and for `ielmscan merge`: the merged outputs of shards are the single run's outputs
 because they come from the same window scores through the same code. The run key is what a resumed scan
 and the shards of a merge must share: genome (size and index checksum), model checksum, every parameter
-that decides a score or a call, and the intervals scanned.
+that decides a score or a call (the device kind among them, not the number of devices), the intervals
+scanned and the blacklisted parts of them.
 """
 from __future__ import annotations
 
@@ -18,33 +19,37 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ielmscan import __version__
 from ielmscan.inference.calls import Caller, IntervalResult
 from ielmscan.io.genome import Genome
-from ielmscan.io.intervals import Interval
-from ielmscan.io.writers import BigWigWriter, OutputSet, Region, write_bedgraph, write_manifest, write_narrowpeak
+from ielmscan.io.intervals import Blacklist, Interval
+from ielmscan.io.writers import (BigWigWriter, OutputSet, Region, check_tabix_lengths, write_bedgraph, write_manifest,
+                                 write_narrowpeak)
 from ielmscan.model.bundle import Bundle
 
 if TYPE_CHECKING:
     from ielmscan.inference.scan import ScanParams
-    from ielmscan.inference.scorer import EnsembleScorer
+    from ielmscan.inference.scorer_pool import ScorerPool
 
 OUTPUT_SUFFIXES = (".bed", ".bw", ".json")  # the manifest last: its presence marks a complete set
 BEDGRAPH_SUFFIX = ".bedGraph"
 # Parameters that may differ between a resumed run or the shards of a merge: they do not change a score.
-UNKEYED_PARAMETERS = ("scoring_workers", "threads_per_worker")
+# (The blacklist's path neither: the key holds its intervals.)
+UNKEYED_PARAMETERS = ("scoring_workers", "threads_per_worker", "devices", "blacklist")
 
 
-def run_description(fasta: Path, genome: Genome, bundle: Bundle, params: ScanParams, scorer: EnsembleScorer,
-                    caller: Caller, intervals: list[Interval]) -> dict[str, Any]:
+def run_description(fasta: Path, genome: Genome, bundle: Bundle, params: ScanParams, scorers: ScorerPool,
+                    caller: Caller, intervals: list[Interval], blacklist: Blacklist | None = None) -> dict[str, Any]:
     """What the manifest says of a run before anything is scored, and the run's key (``description["key"]``)."""
     parameters = {
         **{k: v for k, v in asdict(params).items() if k != "scorer"},
         "threshold": caller.threshold,
         "reverse_complement": params.scorer.reverse_complement,
-        "batch_size": scorer.batch_size,
+        "batch_size": scorers.batch_size,
         "compile": params.scorer.compile,
-        "scoring_workers": scorer.workers,
-        "threads_per_worker": scorer.threads_per_worker,
-        "device": str(scorer.device),
-        "precision": scorer.precision.value,
+        "scoring_workers": scorers.workers,
+        "threads_per_worker": scorers.threads_per_worker,
+        "device": scorers.kind,  # cpu or cuda: a chunk scores the same on any device of the kind
+        "devices": scorers.devices,
+        "precision": scorers.precision.value,
+        "blacklist": str(blacklist.path) if blacklist is not None else None,
     }
     model = {"path": str(bundle.path), "sha256": bundle.checksum, "members": bundle.ks}
     calls = {
@@ -62,6 +67,8 @@ def run_description(fasta: Path, genome: Genome, bundle: Bundle, params: ScanPar
         "parameters": {k: v for k, v in parameters.items() if k not in UNKEYED_PARAMETERS},
         "intervals": [[i.chrom, i.start, i.end] for i in intervals],
         "chrom_sizes": track_header(genome, intervals),
+        # The blacklisted parts of the scanned intervals: what decides which windows are not scored.
+        "blacklist": [[i.chrom, i.start, i.end] for i in blacklist.intervals] if blacklist is not None else [],
     }
     return {"genome": str(fasta), "model": model, "parameters": parameters, "calls": calls, "key": key}
 
@@ -98,6 +105,8 @@ def key_difference(want: dict[str, Any], got: dict[str, Any]) -> str | None:
             return f"the parameter {name} ({a} here, {b} there)"
     if want["intervals"] != got["intervals"]:
         return "the chromosomes or regions scanned"
+    if want.get("blacklist", []) != got.get("blacklist", []):
+        return "the blacklist (the blacklisted parts of the scanned regions differ)"
     return None
 
 
@@ -111,7 +120,7 @@ class Tally:
         entry = self.per_chrom.setdefault(
             result.interval.chrom,
             {"bases": 0, "bases_scored": 0, "bases_called": 0, "windows_scanned": 0, "windows_skipped": 0,
-             "windows_rejected_fast": 0, "regions": 0},
+             "windows_blacklisted": 0, "windows_rejected_fast": 0, "regions": 0},
         )
         entry["bases"] += len(result.interval)
         entry["bases_scored"] += result.bases_scored
@@ -119,6 +128,7 @@ class Tally:
         entry["windows_rejected_fast"] += result.windows_rejected
         entry["windows_scanned"] += result.windows_scored
         entry["windows_skipped"] += result.windows_skipped
+        entry["windows_blacklisted"] += result.windows_blacklisted
         entry["regions"] += len(result.regions)
 
     def total(self, name: str) -> int:
@@ -140,6 +150,7 @@ def manifest(description: dict[str, Any], tally: Tally, total_bases: int, wall: 
         "bases": total_bases,
         "windows_scanned": scanned,
         "windows_skipped": tally.total("windows_skipped"),
+        "windows_blacklisted": tally.total("windows_blacklisted"),
         "windows_rejected_fast": tally.total("windows_rejected_fast"),
         "regions": tally.total("regions"),
         "bases_scored": bases_scored,
@@ -162,14 +173,17 @@ def write_outputs(
     *,
     inputs: Iterable[Path | str | None] = (),
     bedgraph: bool = False,
+    tabix: bool = False,
     force: bool = False,
     stdout: TextIO | None = None,
     on_complete: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Consume ``results`` (intervals in run order) into PREFIX.bed, .bw (.bedGraph) and .json, all or none.
 
-    With ``prefix == "-"`` the regions go to ``stdout`` once every interval is done (q-values need every
-    bin) and nothing else is written. ``timing()`` gives (wall seconds, input wait seconds) at the end;
+    ``tabix`` writes PREFIX.bed.gz (and PREFIX.bedGraph.gz) with a tabix index each (``.tbi``) instead of the
+    text files. Both are in run order, intervals in FASTA order then by start: each chromosome's lines are
+    together and their starts increase, as tabix needs. With ``prefix == "-"`` the regions go to ``stdout``
+    once every interval is done (q-values need every bin) and nothing else is written. ``timing()`` gives (wall seconds, input wait seconds) at the end;
     ``on_complete`` runs once the outputs are in place (a scan removes its checkpoint there).
     """
     tally = Tally()
@@ -185,12 +199,17 @@ def write_outputs(
         if on_complete is not None:
             on_complete()
         return manifest(description, tally, total_bases, *timing(), {"bed": "-"})
-    suffixes = (*OUTPUT_SUFFIXES[:-1], *([BEDGRAPH_SUFFIX] if bedgraph else []), OUTPUT_SUFFIXES[-1])
+    chrom_sizes = [(name, length) for name, length in description["key"]["chrom_sizes"]]
+    bed, track = (".bed.gz", f"{BEDGRAPH_SUFFIX}.gz") if tabix else (".bed", BEDGRAPH_SUFFIX)
+    texts = [bed, *([track] if bedgraph else [])]
+    indexes = {text: [f"{text}.tbi"] if tabix else [] for text in texts}  # committed with their files
+    suffixes = (bed, *indexes[bed], ".bw", *(s for t in texts[1:] for s in (t, *indexes[t])), OUTPUT_SUFFIXES[-1])
+    if tabix:
+        check_tabix_lengths(chrom_sizes)
     with OutputSet(prefix, suffixes, inputs=inputs, force=force) as outset:
-        chrom_sizes = [(name, length) for name, length in description["key"]["chrom_sizes"]]
         with ExitStack() as files:
             bw = files.enter_context(BigWigWriter(outset.temp(".bw"), chrom_sizes))
-            text_track = files.enter_context(outset.open(BEDGRAPH_SUFFIX)) if bedgraph else None
+            text_track = files.enter_context(outset.open(track)) if bedgraph else None
             for result in results:
                 iv = result.interval
                 bw.add_bins(iv.chrom, iv.start, iv.end, stride, result.bins)
@@ -198,8 +217,11 @@ def write_outputs(
                     write_bedgraph(text_track, iv.chrom, iv.start, iv.end, stride, result.bins)
                 regions += result.regions
                 tally.add(result)
-        with outset.open(".bed") as bed:
-            write_narrowpeak(bed, caller.with_q_values(regions))
+        with outset.open(bed) as calls:
+            write_narrowpeak(calls, caller.with_q_values(regions))
+        if tabix:
+            for text in texts:
+                outset.tabix_index(text)
         outputs = {s.lstrip("."): str(outset.final(s)) for s in suffixes}
         result_manifest = manifest(description, tally, total_bases, *timing(), outputs)
         write_manifest(outset.temp(".json"), result_manifest)

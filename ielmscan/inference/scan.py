@@ -10,8 +10,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,17 +19,17 @@ from typing import Any, TextIO
 import numpy as np
 
 from ielmscan import __version__
-from ielmscan.errors import InputError, OutputError
+from ielmscan.errors import InputError
 from ielmscan.inference.calls import Caller, IntervalResult, call_threshold
-from ielmscan.inference.outputs import (BEDGRAPH_SUFFIX, OUTPUT_SUFFIXES, key_difference, run_description,
-                                        write_outputs)
+from ielmscan.inference.checkpoint import CHECKPOINT_SUFFIX, Checkpoint
+from ielmscan.inference.outputs import BEDGRAPH_SUFFIX, OUTPUT_SUFFIXES, run_description, write_outputs
 from ielmscan.inference.plan import PlannedChunk, ScanPlan, Shard
 from ielmscan.inference.prefetch import WaitTime, prefetched
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
+from ielmscan.inference.scorer_pool import ScorerPool
 from ielmscan.io.genome import Genome
-from ielmscan.io.intervals import Chunk, Interval, read_chunk, select_intervals
-from ielmscan.io.paths import check_not_inputs
-from ielmscan.io.score_store import ChunkScores, ScoreStore
+from ielmscan.io.intervals import Blacklist, Chunk, Interval, read_chunk, select_intervals
+from ielmscan.io.score_store import ChunkScores
 from ielmscan.io.writers import OutputSet, write_manifest
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
 from ielmscan.kernels.grid import WindowGrid
@@ -37,7 +37,6 @@ from ielmscan.model.bundle import Bundle, check_window
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_SUFFIX = ".checkpoint"  # finished chunks of an unfinished scan (what --resume continues from)
 SHARD_SUFFIXES = (".scores", ".json")  # a shard's window scores and its manifest, for `ielmscan merge`
 __all__ = ["BEDGRAPH_SUFFIX", "CHECKPOINT_SUFFIX", "OUTPUT_SUFFIXES", "SHARD_SUFFIXES", "IntervalResult", "ScanParams",
            "Scanner", "Shard", "call_threshold", "default_prefix", "output_prefix", "run_scan"]
@@ -106,14 +105,17 @@ class PreparedChunk:
 class Scanner:
     """Scores intervals of a genome with an ensemble; knows nothing of output files.
 
-    Use it as a context manager (or call :meth:`close`): its scorer owns a pool of threads on a CPU.
+    Windows overlapping an interval of ``blacklist`` are not scored (NaN, as windows with too many N).
+    Use it as a context manager (or call :meth:`close`): its scorers own threads (a pool on a CPU, one
+    thread per device when there are several).
     """
 
-    def __init__(self, bundle: Bundle, params: ScanParams) -> None:
+    def __init__(self, bundle: Bundle, params: ScanParams, blacklist: Blacklist | None = None) -> None:
         params = params.for_bundle(bundle)
         self.bundle = bundle
         self.params = params
-        self.scorer = EnsembleScorer(bundle, params.scorer)
+        self.blacklist = blacklist or Blacklist()
+        self.scorers = ScorerPool(bundle, params.scorer)
         self.caller = Caller.for_scan(bundle, params)
         # One encoding pass yields the ids of every k that the ensemble and the first stage need.
         self.cascade = bundle.cascade if params.fast else None
@@ -125,7 +127,7 @@ class Scanner:
         self.input_wait = WaitTime()
 
     def close(self) -> None:
-        self.scorer.close()
+        self.scorers.close()
 
     def __enter__(self) -> Scanner:
         return self
@@ -134,13 +136,16 @@ class Scanner:
         self.close()
 
     def prepare(self, chunk: Chunk) -> PreparedChunk:
-        """Everything before the transformers: encode, drop N windows, apply the --fast first stage.
+        """Everything before the transformers: encode, drop N and blacklisted windows, apply the --fast first stage.
 
         Runs in the prefetch thread (the Numba kernels release the GIL), one chunk ahead of inference.
         """
         p = self.params
         codes = encode_bases(chunk.seq)
-        keep = np.flatnonzero(window_invalid_fraction(codes, p.window, p.stride) <= p.max_n_frac)
+        usable = window_invalid_fraction(codes, p.window, p.stride) <= p.max_n_frac
+        if self.blacklist:
+            usable &= ~self.blacklist.window_mask(chunk.interval, p.grid, chunk.first_window, chunk.n_windows)
+        keep = np.flatnonzero(usable)
         ids = ids_rc = None
         rejected = 0
         if len(keep):
@@ -156,6 +161,31 @@ class Scanner:
             if len(keep) and p.scorer.reverse_complement:
                 ids_rc = kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
         return PreparedChunk(chunk, keep, ids, ids_rc, rejected)
+
+    def _score(self, scorer: EnsembleScorer, prepared: PreparedChunk) -> np.ndarray:
+        """One chunk's window scores (NaN where not scored), by one device's scorer."""
+        p = self.params
+        done = np.full(prepared.chunk.n_windows, np.nan, dtype=np.float32)
+        if len(prepared.keep):
+            done[prepared.keep] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, prepared.keep)
+        return done
+
+    def scored(self, genome: Genome, intervals: Sequence[Interval] | Mapping[int, Interval],
+               chunks: Sequence[PlannedChunk]) -> Iterator[tuple[PlannedChunk, ChunkScores]]:
+        """Each of ``chunks`` (of ``intervals``, in run order) with its window scores, in that order.
+
+        Reading and encoding run a chunk ahead in a background thread; with several devices, each chunk goes
+        to the first free one, across interval borders.
+        """
+        grid = self.params.grid
+
+        def prepared() -> Iterator[tuple[PlannedChunk, PreparedChunk]]:
+            for c in chunks:
+                yield c, self.prepare(read_chunk(genome, intervals[c.interval], grid, c.first_window, c.n_windows))
+
+        stream = prefetched(prepared(), depth=1 + len(self.scorers.scorers), wait=self.input_wait)
+        for (planned, ready), done in self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1])):
+            yield planned, ChunkScores(planned.interval, planned.first_window, done, ready.rejected)
 
     def score_chunks(
         self,
@@ -175,19 +205,14 @@ class Scanner:
         if chunks is None:
             chunks = ScanPlan([interval], p.grid, p.chunk_windows).chunks
         to_ensemble = rejected = 0
-        read = (read_chunk(genome, interval, p.grid, c.first_window, c.n_windows) for c in chunks)
-        for prepared in prefetched((self.prepare(c) for c in read), wait=self.input_wait):
-            chunk, keep = prepared.chunk, prepared.keep
-            rejected += prepared.rejected
-            done = np.full(chunk.n_windows, np.nan, dtype=np.float32)
-            if len(keep):
-                done[keep] = self.scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, keep)
-                to_ensemble += len(keep)
-            scores[chunk.first_window: chunk.first_window + chunk.n_windows] = done
+        for planned, record in self.scored(genome, {c.interval: interval for c in chunks}, chunks):
+            scores[record.first_window: record.first_window + len(record.scores)] = record.scores
+            to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
+            rejected += record.rejected
             if on_chunk is not None:
-                on_chunk(ChunkScores(-1, chunk.first_window, done, prepared.rejected))
+                on_chunk(record)
             if progress is not None:
-                progress(self.bases_of(interval, chunk.first_window, chunk.n_windows, len(scores)))
+                progress(self.bases_of(interval, planned.first_window, planned.n_windows, len(scores)))
         return to_ensemble, rejected
 
     def bases_of(self, interval: Interval, first_window: int, n_windows: int, total_windows: int) -> int:
@@ -197,6 +222,11 @@ class Scanner:
         end = interval.end if last else start + n_windows * self.params.stride
         return end - (interval.start if first_window == 0 else start)
 
+    def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int, rejected: int) -> IntervalResult:
+        """The interval's bins, regions and counts from its window scores (the blacklisted windows counted)."""
+        return self.caller.finish(interval, scores, to_ensemble, rejected,
+                                  self.blacklist.windows_in(interval, self.params.grid))
+
     def score_interval(
         self, genome: Genome, interval: Interval, progress: Callable[[int], None] | None = None
     ) -> IntervalResult:
@@ -205,7 +235,7 @@ class Scanner:
         to_ensemble, rejected = self.score_chunks(genome, interval, scores, progress=progress)
         if progress is not None and len(scores) == 0:
             progress(len(interval))  # an interval shorter than a window
-        return self.caller.finish(interval, scores, to_ensemble, rejected)
+        return self.finish(interval, scores, to_ensemble, rejected)
 
 
 def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas")) -> str:
@@ -259,10 +289,14 @@ def run_scan(
     force: bool = False,
     shard: Shard | None = None,
     resume: bool = False,
+    blacklist_bed: Path | None = None,
+    tabix: bool = False,
 ) -> dict[str, Any]:
     """Scan a genome and write PREFIX.bed (narrowPeak), PREFIX.bw and PREFIX.json, all or none.
 
-    ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text. A ``prefix`` naming a folder writes in it,
+    ``bedgraph`` adds PREFIX.bedGraph, the bigWig's bins as text; ``tabix`` writes the BED (and bedGraph)
+    bgzip-compressed with a tabix index instead (PREFIX.bed.gz + .tbi). Windows overlapping an interval of
+    ``blacklist_bed`` are not scored. A ``prefix`` naming a folder writes in it,
     named after the FASTA (:func:`output_prefix`). With ``prefix == "-"`` the regions go to ``stdout`` when
     the scan ends and no files are written. A selection with nothing to scan (every chromosome excluded, an
     empty regions BED) is an InputError. No output may be an input (the FASTA,
@@ -276,17 +310,19 @@ def run_scan(
     """
     started = time.perf_counter()
     prefix = output_prefix(prefix, fasta)
-    if prefix == "-" and (shard is not None or resume):
-        raise InputError("--shard and --resume write files: give -o PREFIX instead of '-'")
+    if prefix == "-" and (shard is not None or resume or tabix):
+        raise InputError("--shard, --resume and --tabix write files: give -o PREFIX instead of '-'")
     with ExitStack() as opened:
         # The genome and the selection are checked before the model is set up (and warns of anything).
         genome = opened.enter_context(Genome.open(fasta))
         intervals = _intervals_to_scan(genome, fasta, chroms, exclude, regions_bed)
-        scanner = opened.enter_context(Scanner(bundle, params))
+        blacklist = Blacklist.read(genome, blacklist_bed).within(intervals) if blacklist_bed is not None else None
+        scanner = opened.enter_context(Scanner(bundle, params, blacklist))
         params = scanner.params  # the window resolved
         plan = ScanPlan(intervals, params.grid, params.chunk_windows)
-        description = run_description(fasta, genome, bundle, params, scanner.scorer, scanner.caller, intervals)
-        inputs = (fasta, genome.fai_path, genome.gzi_path, regions_bed, *bundle.folders())
+        description = run_description(fasta, genome, bundle, params, scanner.scorers, scanner.caller, intervals,
+                                      blacklist)
+        inputs = (fasta, genome.fai_path, genome.gzi_path, regions_bed, blacklist_bed, *bundle.folders())
         chunks = plan.shard_chunks(shard)
         progress = progress_factory(sum(_chunk_bases(plan, c) for c in chunks)) if progress_factory else None
 
@@ -301,20 +337,31 @@ def run_scan(
         def results() -> Iterator[IntervalResult]:
             if checkpoint is not None:
                 checkpoint.open(inputs)
-            for index, interval in enumerate(intervals):
-                scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
-                to_ensemble, rejected, done = checkpoint.restore(index, scores) if checkpoint else (0, 0, set())
-                todo = [c for c in chunks if c.interval == index and c.first_window not in done]
-                if progress is not None:
-                    progress(sum(_chunk_bases(plan, c) for c in chunks if c.interval == index
-                                 and c.first_window in done) + (len(interval) if len(scores) == 0 else 0))
-                more, dropped = scanner.score_chunks(genome, interval, scores, todo, progress,
-                                                     checkpoint.recorder(index) if checkpoint else None)
-                yield scanner.caller.finish(interval, scores, to_ensemble + more, rejected + dropped)
+            done = {(r.interval, r.first_window) for r in checkpoint.records} if checkpoint else set()
+            todo = [c for c in chunks if (c.interval, c.first_window) not in done]
+            # One stream of chunks for the whole run: with several devices, the next interval's first chunks
+            # are scored while this one's last are.
+            with closing(scanner.scored(genome, intervals, todo)) as stream:
+                for index, interval in enumerate(intervals):
+                    scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
+                    to_ensemble, rejected, _ = checkpoint.restore(index, scores) if checkpoint else (0, 0, set())
+                    if progress is not None:
+                        progress(sum(_chunk_bases(plan, c) for c in chunks if c.interval == index
+                                     and (index, c.first_window) in done) + (len(interval) if len(scores) == 0 else 0))
+                    for _ in range(sum(1 for c in todo if c.interval == index)):
+                        planned, record = next(stream)
+                        scores[record.first_window: record.first_window + len(record.scores)] = record.scores
+                        to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
+                        rejected += record.rejected
+                        if checkpoint is not None:
+                            checkpoint.add(record)
+                        if progress is not None:
+                            progress(_chunk_bases(plan, planned))
+                    yield scanner.finish(interval, scores, to_ensemble, rejected)
 
         try:
             return write_outputs(prefix, results(), scanner.caller, description, sum(len(i) for i in intervals),
-                                 timing, inputs=inputs, bedgraph=bedgraph, force=force, stdout=stdout,
+                                 timing, inputs=inputs, bedgraph=bedgraph, tabix=tabix, force=force, stdout=stdout,
                                  on_complete=checkpoint.remove if checkpoint else None)
         except BaseException:
             if checkpoint is not None:
@@ -342,11 +389,12 @@ def _scan_shard(scanner: Scanner, genome: Genome, plan: ScanPlan, chunks: list[P
             done = {(c.interval, c.first_window) for c in checkpoint.records}
             if progress is not None:
                 progress(sum(_chunk_bases(plan, c) for c in chunks if (c.interval, c.first_window) in done))
-            for index, interval in enumerate(plan.intervals):
-                todo = [c for c in chunks if c.interval == index and (index, c.first_window) not in done]
-                if todo:
-                    scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
-                    scanner.score_chunks(genome, interval, scores, todo, progress, checkpoint.recorder(index))
+            todo = [c for c in chunks if (c.interval, c.first_window) not in done]
+            with closing(scanner.scored(genome, plan.intervals, todo)) as stream:
+                for planned, record in stream:
+                    checkpoint.add(record)
+                    if progress is not None:
+                        progress(_chunk_bases(plan, planned))
         except BaseException:
             checkpoint.tell_kept()
             raise
@@ -365,85 +413,3 @@ def _scan_shard(scanner: Scanner, genome: Genome, plan: ScanPlan, chunks: list[P
         }
         write_manifest(outset.temp(".json"), manifest)
     return manifest
-
-
-class Checkpoint:
-    """PREFIX.checkpoint: the window scores of the finished chunks of an unfinished scan.
-
-    Created when scoring starts (after the outputs were checked), appended to after every chunk, removed
-    once the outputs are complete. A scan that finds one refuses to start over unless told (``--resume``
-    continues it, ``--force`` discards it), so that hours of work are never thrown away by a rerun.
-    """
-
-    def __init__(self, prefix: str, key: dict[str, Any], resume: bool, force: bool,
-                 shard: Shard | None = None) -> None:
-        self.path = Path(f"{prefix}{CHECKPOINT_SUFFIX}")
-        self.header = {"key": key, "shard": None if shard is None else [shard.index, shard.count]}
-        self.resume, self.force = resume, force
-        self.store: ScoreStore | None = None
-        self.records: list[ChunkScores] = []
-        self.saved = 0
-        self._by_interval: dict[int, list[ChunkScores]] = {}
-
-    def open(self, inputs: tuple) -> None:
-        check_not_inputs([self.path], inputs)
-        if self.path.is_dir():
-            raise OutputError(f"{self.path} is a folder; the scan keeps its checkpoint under that name: move it")
-        if self.path.exists() and self.resume:
-            self.store, self.records = ScoreStore.reopen(self.path)
-            theirs = self.store.header
-            problem = key_difference(self.header["key"], theirs.get("key", {})) if "key" in theirs else "format"
-            if problem is None and theirs.get("shard") != self.header["shard"]:
-                problem = "shard"
-            if problem is not None:
-                self.store.close()
-                raise InputError(f"{self.path} was written by a scan with another {problem}: rerun the command "
-                                 f"that made it with --resume, or remove {self.path} (or add --force) to start over")
-            log.info("resuming from %s: %d chunk(s) already scored", self.path, len(self.records))
-        elif self.path.exists() and not self.force:
-            raise OutputError(f"{self.path} holds the scores of an interrupted scan: add --resume to continue it, "
-                              "or --force to start over")
-        else:
-            if self.resume:
-                log.warning("no checkpoint %s to resume from: scanning from the start", self.path)
-            self.store = ScoreStore.create(self.path, self.header)
-        for record in self.records:
-            self._by_interval.setdefault(record.interval, []).append(record)
-
-    def restore(self, interval: int, scores: np.ndarray) -> tuple[int, int, set[int]]:
-        """Put the interval's saved chunks into ``scores``: (windows scored, windows rejected, first windows)."""
-        to_ensemble = rejected = 0
-        firsts: set[int] = set()
-        for record in self._by_interval.pop(interval, []):
-            scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-            to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
-            rejected += record.rejected
-            firsts.add(record.first_window)
-        return to_ensemble, rejected, firsts
-
-    def recorder(self, interval: int) -> Callable[[ChunkScores], None]:
-        def record(chunk: ChunkScores) -> None:
-            assert self.store is not None
-            self.store.append(replace(chunk, interval=interval))
-        return record
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.saved = len(self.records) + self.store.appended
-            self.store.close()
-            self.store = None
-
-    def tell_kept(self) -> None:
-        """After a failure or a kill: say what is saved and how to go on from it."""
-        if self.store is None:  # refused before it was opened: another run's checkpoint is not ours to touch
-            return
-        self.close()
-        if not self.saved:  # nothing worth keeping: leave no file behind
-            self.path.unlink(missing_ok=True)
-        elif self.path.exists():
-            log.warning("%d finished chunk(s) are kept in %s: run the same command with --resume to continue",
-                        self.saved, self.path)
-
-    def remove(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -46,12 +46,13 @@ def default_batch_size(device: torch.device) -> int:
 
 @dataclass
 class ScorerSettings:
-    device: str = "auto"
+    device: str = "auto"  # a genome scan also takes a list of one kind (cuda:0,cuda:1): one scorer per device
     precision: Precision = Precision.auto
     batch_size: int | None = None  # windows per forward pass (each on both strands); None: per device
     reverse_complement: bool = True
     compile: bool = False  # torch.compile the encoders (fixed batch shapes; one batch at a time, caller's thread)
     threads: int | None = None  # CPU threads for scoring; None: torch's own count (cores or OMP_NUM_THREADS)
+    workers: int | None = None  # genome scans: CPU scorers taking whole chunks, sharing the threads (ScorerPool)
 
 
 def cpu_workers(threads: int, explicit: bool) -> tuple[int, int]:
@@ -90,9 +91,11 @@ class EnsembleScorer:
     """Scores windows cut from per-base token ids with every member of a bundle.
 
     Use it as a context manager (or call :meth:`close`): on a CPU it owns a pool of scoring threads.
+    ``cpu_threads`` is the share of the node's threads it may use when ``settings.threads`` names none
+    (several scorers on one CPU: :class:`~ielmscan.inference.scorer_pool.ScorerPool`).
     """
 
-    def __init__(self, bundle: Bundle, settings: ScorerSettings) -> None:
+    def __init__(self, bundle: Bundle, settings: ScorerSettings, cpu_threads: int | None = None) -> None:
         if settings.batch_size is not None and settings.batch_size < 1:
             raise InputError(f"batch size {settings.batch_size} must be at least 1")
         if settings.threads is not None and settings.threads < 1:
@@ -101,6 +104,7 @@ class EnsembleScorer:
         self.settings = settings
         self.device = resolve_device(settings.device)
         self.precision = resolve_precision(settings.precision, self.device)
+        self._closed = False  # set by close(): a chunk still being scored in another thread stops
         self.batch_size = settings.batch_size or default_batch_size(self.device)
         self._shrinking = threading.Lock()  # batch size changes after an out-of-memory error (workers share it)
         self._warned_memory = False  # the out-of-memory warning is given once per scorer
@@ -118,7 +122,7 @@ class EnsembleScorer:
         # workers they ran slower than the eager workers (docs/performance.md).
         self._pool: ThreadPoolExecutor | None = None
         if self.device.type == "cpu" and not settings.compile:
-            threads = settings.threads or torch.get_num_threads()
+            threads = settings.threads or cpu_threads or torch.get_num_threads()
             self.workers, self.threads_per_worker = cpu_workers(threads, explicit=settings.threads is not None)
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ielmscan-score",
                                             initializer=_init_worker, initargs=(self.threads_per_worker,))
@@ -129,6 +133,7 @@ class EnsembleScorer:
 
     def close(self) -> None:
         """Stop the CPU worker pool (queued batches are dropped); safe to call twice."""
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
@@ -187,6 +192,8 @@ class EnsembleScorer:
                 for row in range(len(self.models)) for begin in range(0, len(selected), step)]
         if self._pool is None:
             for job in jobs:
+                if self._closed:  # closed from another thread (a scorer pool stopping): drop the chunk
+                    raise CancelledError()
                 score_batch(*job)
         else:
             self._run_in_workers(score_batch, jobs)
@@ -239,9 +246,11 @@ class EnsembleScorer:
 
     def _run_in_workers(self, task: Callable[..., None], jobs: list[tuple[int, ...]]) -> None:
         """Run ``task(*job)`` for every job in the worker pool; on any error or interrupt, drop the rest."""
-        assert self._pool is not None
+        pool = self._pool
+        if pool is None:  # closed from another thread since the caller looked
+            raise CancelledError()
         caller_threads = torch.get_num_threads()
-        futures: list[Future] = [self._pool.submit(task, *job) for job in jobs]
+        futures: list[Future] = [pool.submit(task, *job) for job in jobs]
         try:
             for future in futures:
                 future.result()

@@ -1,4 +1,5 @@
-"""What to scan and in which pieces: interval selection (chromosomes, BED regions) and chunking.
+"""What to scan and in which pieces: interval selection (chromosomes, BED regions), the blacklist of regions
+no window may overlap, and chunking.
 
 Every interval here is 0-based and half-open: ``[start, end)``, as in BED and Python slices.
 """
@@ -6,16 +7,21 @@ from __future__ import annotations
 
 import gzip
 import io
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+import numpy as np
+
 from ielmscan.errors import GenomeError, InputError
 from ielmscan.io.genome import GZIP_MAGIC, Genome
 from ielmscan.kernels.grid import WindowGrid
 
-__all__ = ["Chunk", "Interval", "iter_chunks", "open_text", "read_bed", "select_intervals"]
+__all__ = ["Blacklist", "Chunk", "Interval", "iter_chunks", "open_text", "read_bed", "select_intervals"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,14 @@ def select_intervals(
     if regions_bed is None:
         return [Interval(name, 0, length) for name, length in genome.chroms if name in keep and length > 0]
 
-    wanted = [iv for iv in _read_bed(genome, Path(regions_bed)) if iv.chrom in keep]
-    wanted.sort(key=lambda iv: (order[iv.chrom], iv.start, iv.end))
+    return _merged([iv for iv in _read_bed(genome, Path(regions_bed)) if iv.chrom in keep], order)
+
+
+def _merged(intervals: list[Interval], order: dict[str, int]) -> list[Interval]:
+    """``intervals`` sorted by chromosome (``order``) and start, merged where they overlap or touch."""
+    intervals = sorted(intervals, key=lambda iv: (order[iv.chrom], iv.start, iv.end))
     merged: list[Interval] = []
-    for iv in wanted:
+    for iv in intervals:
         last = merged[-1] if merged else None
         if last is not None and last.chrom == iv.chrom and iv.start <= last.end:
             if iv.end > last.end:
@@ -69,6 +79,73 @@ def select_intervals(
         else:
             merged.append(iv)
     return merged
+
+
+class Blacklist:
+    """Regions no scanned window may overlap (ENCODE blacklists): intervals 0-based, half-open, merged, sorted
+    in genome order. A window overlapping one by a single base is not scored."""
+
+    def __init__(self, intervals: Sequence[Interval] = (), path: Path | None = None) -> None:
+        self.intervals = list(intervals)
+        self.path = path
+        self._by_chrom: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for chrom in dict.fromkeys(iv.chrom for iv in self.intervals):
+            mine = [iv for iv in self.intervals if iv.chrom == chrom]
+            self._by_chrom[chrom] = (np.array([iv.start for iv in mine], dtype=np.int64),
+                                     np.array([iv.end for iv in mine], dtype=np.int64))
+
+    @classmethod
+    def read(cls, genome: Genome, bed: str | Path) -> Blacklist:
+        """The BED file's intervals (first three columns), merged; lines on chromosomes the genome lacks are
+        ignored with a warning (a blacklist covers more contigs than an assembly may keep)."""
+        bed = Path(bed)
+        missing: dict[str, int] = {}
+        found = list(_read_bed(genome, bed, "blacklist BED", missing))
+        if missing:
+            names = ", ".join(list(missing)[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            log.warning("blacklist %s: %d interval(s) on chromosome(s) not in the genome are ignored (%s)", bed,
+                        sum(missing.values()), names)
+        return cls(_merged(found, {name: i for i, (name, _) in enumerate(genome.chroms)}), bed)
+
+    def within(self, intervals: Sequence[Interval]) -> Blacklist:
+        """The parts of this blacklist inside ``intervals`` (what decides which of their windows are scored)."""
+        parts = []
+        for iv in intervals:
+            for start, end in zip(*self._overlapping(iv.chrom, iv.start, iv.end)):
+                parts.append(Interval(iv.chrom, max(int(start), iv.start), min(int(end), iv.end)))
+        return Blacklist(parts, self.path)
+
+    def _overlapping(self, chrom: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        starts, ends = self._by_chrom.get(chrom, (np.empty(0, np.int64), np.empty(0, np.int64)))
+        lo, hi = np.searchsorted(ends, start, side="right"), np.searchsorted(starts, end, side="left")
+        return starts[lo:hi], ends[lo:hi]
+
+    def window_mask(self, interval: Interval, grid: WindowGrid, first_window: int = 0,
+                    n_windows: int | None = None) -> np.ndarray:
+        """Which of windows ``[first_window, first_window + n_windows)`` of ``interval`` (all for None)
+        overlap a blacklisted interval: a bool array, one entry per window."""
+        if n_windows is None:
+            n_windows = grid.count(len(interval)) - first_window
+        mask = np.zeros(n_windows, dtype=bool)
+        if n_windows <= 0:
+            return mask
+        lo = interval.start + first_window * grid.stride
+        for start, end in zip(*self._overlapping(interval.chrom, lo, lo + grid.span(n_windows))):
+            # Window j of the interval starts at j * stride from the interval's start.
+            hit = grid.overlapping(int(start) - interval.start, int(end) - interval.start) // grid.stride
+            hit = hit[(hit >= first_window) & (hit < first_window + n_windows)] - first_window
+            mask[hit] = True
+        return mask
+
+    def windows_in(self, interval: Interval, grid: WindowGrid) -> int:
+        """How many windows of ``interval`` overlap a blacklisted interval (are not scored)."""
+        return int(np.count_nonzero(self.window_mask(interval, grid))) if self._by_chrom else 0
+
+    def __len__(self) -> int:
+        return len(self.intervals)
+
+    def __bool__(self) -> bool:
+        return bool(self.intervals)
 
 
 def read_bed(genome: Genome, bed: str | Path) -> list[Interval]:
@@ -126,14 +203,19 @@ class _Prefixed(io.RawIOBase):
         super().close()
 
 
-def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
-    """Non-empty BED intervals, checked against the genome; GenomeError names file:line."""
+def _read_bed(genome: Genome, bed: Path, what: str = "regions BED",
+              missing: dict[str, int] | None = None) -> Iterator[Interval]:
+    """Non-empty BED intervals, checked against the genome; GenomeError names file:line.
+
+    With ``missing``, lines on chromosomes the genome lacks are counted there by name instead of refused.
+    """
+    names = {name for name, _ in genome.chroms}
     try:
         fh = open_text(bed)
     except IsADirectoryError:
-        raise GenomeError(f"regions BED {bed} is a directory: give a BED file") from None
+        raise GenomeError(f"{what} {bed} is a directory: give a BED file") from None
     except OSError as exc:
-        raise GenomeError(f"cannot read regions BED {bed}: {exc.strerror or exc}") from exc
+        raise GenomeError(f"cannot read {what} {bed}: {exc.strerror or exc}") from exc
     with fh:
         try:
             for lineno, line in enumerate(fh, 1):
@@ -155,6 +237,9 @@ def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
                     raise GenomeError(
                         f"{where}: need 0 <= start <= end (0-based, half-open), got {start} and {end}"
                     )
+                if missing is not None and chrom not in names:
+                    missing[chrom] = missing.get(chrom, 0) + 1
+                    continue
                 try:
                     length = genome.length(chrom)
                 except GenomeError as exc:
@@ -164,9 +249,9 @@ def _read_bed(genome: Genome, bed: Path) -> Iterator[Interval]:
                 if end > start:
                     yield Interval(chrom, start, end)
         except UnicodeDecodeError:
-            raise GenomeError(f"regions BED {bed} is not a text file") from None
+            raise GenomeError(f"{what} {bed} is not a text file") from None
         except (OSError, EOFError) as exc:  # a corrupt gzip stream
-            raise GenomeError(f"cannot read regions BED {bed}: {exc}") from None
+            raise GenomeError(f"cannot read {what} {bed}: {exc}") from None
 
 
 @dataclass(frozen=True)

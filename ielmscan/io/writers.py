@@ -1,4 +1,5 @@
-"""Output files: narrowPeak/BED regions, bigWig and bedGraph tracks, the run manifest.
+"""Output files: narrowPeak/BED regions, bigWig and bedGraph tracks (plain, or bgzip with a tabix index), the
+run manifest.
 
 All coordinates are 0-based, half-open (``[start, end)``), as BED and bigWig store them. Outputs are
 written to temporary names and renamed at the end, all or nothing (:class:`OutputSet` for files beside a
@@ -37,11 +38,13 @@ __all__ = [
     "OutputSet",
     "Region",
     "StandardOutput",
+    "check_tabix_lengths",
     "discard_pending_output",
     "regions_from_bins",
     "remove_stale_temps",
     "replace_together",
     "shown_name",
+    "tabix_index",
     "write_bedgraph",
     "write_manifest",
     "write_narrowpeak",
@@ -367,12 +370,21 @@ class OutputSet:
         return self._temps[suffix]
 
     def open(self, suffix: str) -> NamedOutput:
-        """The temporary file of ``suffix`` opened for text (UTF-8); failures to write it name the final file."""
+        """The temporary file of ``suffix`` opened for text (UTF-8); failures to write it name the final file.
+
+        A suffix ending in ``.gz`` is written BGZF-compressed (bgzip), which :meth:`tabix_index` can index.
+        """
+        path = self.temp(suffix)
         try:
-            stream = self.temp(suffix).open("w", encoding="utf-8")
+            stream = _BgzfText(path) if suffix.endswith(".gz") else path.open("w", encoding="utf-8")
         except OSError as exc:
             raise _output_error(f"cannot write {self.final(suffix)}", exc) from exc
         return NamedOutput(stream, self.final(suffix))
+
+    def tabix_index(self, suffix: str) -> None:
+        """Index the written BGZF BED-like output ``suffix`` with tabix into the output ``suffix + ".tbi"``,
+        committed with it."""
+        tabix_index(self.temp(suffix), self.temp(suffix + ".tbi"), self.final(suffix + ".tbi"))
 
     def _check(self, suffix: str) -> None:
         if suffix not in self.suffixes:
@@ -688,18 +700,113 @@ class BigWigWriter:
             self._abandon()  # the file is discarded: finishing it would only add libBigWig's complaints
 
 
-def _write_failure(path: Path) -> str:
-    """Why writing to ``path`` fails (libBigWig does not say): the error a probe appended to the file, which is
-    discarded anyway, gets now (a full disk, a quota, a file-size limit)."""
+def _write_failure(path: Path, library: str = "libBigWig") -> str:
+    """Why writing to ``path`` fails (libBigWig and htslib do not say): see :func:`_failed_write`."""
+    failure = _failed_write(path, library)
+    return failure.strerror or str(failure)
+
+
+def _failed_write(path: Path, library: str) -> OSError:
+    """The error a probe appended to ``path``, a temporary file discarded anyway, gets now (a full disk, a
+    quota, a file-size limit), errno kept; a generic one naming ``library`` if the probe succeeds."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, bytes(1 << 16))  # more than a block: a full disk has none to give
         finally:
             os.close(fd)
     except OSError as exc:
-        return exc.strerror or str(exc)
-    return "libBigWig could not write it (is the disk full?)"
+        return exc
+    return OSError(errno.EIO, f"{library} could not write it (is the disk full?)")
+
+
+# A .tbi index holds positions below 2^29: longer sequences would need a CSI index.
+TABIX_MAX_LENGTH = (1 << 29) - 1
+
+
+def check_tabix_lengths(chrom_sizes: Iterable[tuple[str, int]]) -> None:
+    """OutputError naming the first sequence too long for a tabix (.tbi) index, if any."""
+    for name, length in chrom_sizes:
+        if length > TABIX_MAX_LENGTH:
+            raise OutputError(f"--tabix: {name} ({length:,} bp) is longer than a .tbi index can hold "
+                              f"({TABIX_MAX_LENGTH:,} bp); write plain outputs and index them with a CSI index "
+                              "(tabix --csi)")
+
+
+class _BgzfText:
+    """A text file written BGZF-compressed (what ``bgzip`` writes and tabix indexes), through pysam's htslib.
+
+    Writes are gathered into pieces of about a megabyte; htslib's messages never reach the terminal; a failed
+    write raises OSError with the cause a write there now gets (htslib does not keep errno).
+    """
+
+    _PIECE = 1 << 20
+
+    def __init__(self, path: Path) -> None:
+        import pysam  # here, so that importing writers (`--help`) does not load htslib
+
+        self.path = path
+        with open(path, "wb"):  # htslib crashes the interpreter on an unwritable path: find out first, in Python
+            pass
+        with captured_stderr():
+            self._file: Any = pysam.BGZFile(str(path), "wb")
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        data = text.encode("utf-8")
+        self._pending.append(data)
+        self._size += len(data)
+        if self._size >= self._PIECE:
+            self._write_pending()
+        return len(text)
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        data, self._pending, self._size = b"".join(self._pending), [], 0
+        self._htslib(self._file.write, data)
+
+    def _htslib(self, call: Callable[..., Any], *args: Any) -> Any:
+        with captured_stderr():
+            try:
+                return call(*args)
+            except OSError:
+                pass
+        raise _failed_write(self.path, "htslib")
+
+    def flush(self) -> None:
+        self._write_pending()
+
+    def close(self) -> None:
+        if self._file is None:
+            return
+        try:
+            self._write_pending()
+        finally:
+            bgzf, self._file = self._file, None
+            self._htslib(bgzf.close)
+
+
+def tabix_index(data: str | Path, index: str | Path, name: str | Path | None = None) -> None:
+    """Write the tabix (.tbi) index of BGZF file ``data``, BED-like (chrom, 0-based start, end; ``#`` lines
+    skipped), to ``index``. The lines must be grouped by chromosome and sorted by start within each.
+
+    htslib's messages never reach the terminal; a failure raises OutputError naming ``name`` (default: the
+    index as the user knows it, :func:`shown_name`)."""
+    import pysam
+
+    name = Path(name) if name is not None else shown_name(index)
+    with captured_stderr() as log:
+        try:
+            pysam.tabix_index(str(data), preset="bed", index=str(index), force=True)
+            return
+        except OSError:
+            pass
+    said = " ".join(log.text.split())
+    if "unsorted" in said.lower():
+        raise OutputError(f"cannot write tabix index {name}: the lines are not sorted ({said})")
+    raise _output_error(f"cannot write tabix index {name}", _failed_write(Path(index), "htslib"))
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def test_hand_made_genome_gives_the_expected_bins_regions_and_summits(tiny, tmp_
     assert manifest["chromosomes"]["peak"]["windows_scanned"] == 11
     assert manifest["chromosomes"]["gappy"] == {
         "bases": 600, "bases_scored": 500, "bases_called": 0, "windows_scanned": 8, "windows_skipped": 3,
-        "windows_rejected_fast": 0, "regions": 0,
+        "windows_blacklisted": 0, "windows_rejected_fast": 0, "regions": 0,
     }
     assert manifest["bases_called"] == 100 and manifest["bases_scored"] == 600 + 500  # gappy: 2 bins in the N gap
     assert manifest["share_called"] == pytest.approx(100 / 1100, abs=1e-6)

@@ -1,0 +1,108 @@
+"""PREFIX.checkpoint: the window scores of the finished chunks of an unfinished scan (what --resume continues
+from), and, moved into place, a shard's PREFIX.scores."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ielmscan.errors import InputError, OutputError
+from ielmscan.inference.outputs import key_difference
+from ielmscan.inference.plan import Shard
+from ielmscan.io.paths import check_not_inputs
+from ielmscan.io.score_store import ChunkScores, ScoreStore
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_SUFFIX = ".checkpoint"  # finished chunks of an unfinished scan (what --resume continues from)
+
+
+class Checkpoint:
+    """PREFIX.checkpoint: the window scores of the finished chunks of an unfinished scan.
+
+    Created when scoring starts (after the outputs were checked), appended to after every chunk, removed
+    once the outputs are complete. A scan that finds one refuses to start over unless told (``--resume``
+    continues it, ``--force`` discards it), so that hours of work are never thrown away by a rerun.
+    """
+
+    def __init__(self, prefix: str, key: dict[str, Any], resume: bool, force: bool,
+                 shard: Shard | None = None) -> None:
+        self.path = Path(f"{prefix}{CHECKPOINT_SUFFIX}")
+        self.header = {"key": key, "shard": None if shard is None else [shard.index, shard.count]}
+        self.resume, self.force = resume, force
+        self.store: ScoreStore | None = None
+        self.records: list[ChunkScores] = []
+        self.saved = 0
+        self._by_interval: dict[int, list[ChunkScores]] = {}
+
+    def open(self, inputs: tuple) -> None:
+        check_not_inputs([self.path], inputs)
+        if self.path.is_dir():
+            raise OutputError(f"{self.path} is a folder; the scan keeps its checkpoint under that name: move it")
+        if self.path.exists() and self.resume:
+            self.store, self.records = ScoreStore.reopen(self.path)
+            theirs = self.store.header
+            problem = key_difference(self.header["key"], theirs.get("key", {})) if "key" in theirs else "format"
+            if problem is None and theirs.get("shard") != self.header["shard"]:
+                problem = "shard"
+            if problem is not None:
+                self.store.close()
+                raise InputError(f"{self.path} was written by a scan with another {problem}: rerun the command "
+                                 f"that made it with --resume, or remove {self.path} (or add --force) to start over")
+            log.info("resuming from %s: %d chunk(s) already scored", self.path, len(self.records))
+        elif self.path.exists() and not self.force:
+            raise OutputError(f"{self.path} holds the scores of an interrupted scan: add --resume to continue it, "
+                              "or --force to start over")
+        else:
+            if self.resume:
+                log.warning("no checkpoint %s to resume from: scanning from the start", self.path)
+            self.store = ScoreStore.create(self.path, self.header)
+        for record in self.records:
+            self._by_interval.setdefault(record.interval, []).append(record)
+
+    def restore(self, interval: int, scores: np.ndarray) -> tuple[int, int, set[int]]:
+        """Put the interval's saved chunks into ``scores``: (windows scored, windows rejected, first windows)."""
+        to_ensemble = rejected = 0
+        firsts: set[int] = set()
+        for record in self._by_interval.pop(interval, []):
+            scores[record.first_window: record.first_window + len(record.scores)] = record.scores
+            to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
+            rejected += record.rejected
+            firsts.add(record.first_window)
+        return to_ensemble, rejected, firsts
+
+    def add(self, chunk: ChunkScores) -> None:
+        """Save a finished chunk (``chunk.interval``: the interval's index in the run)."""
+        assert self.store is not None
+        self.store.append(chunk)
+
+    def recorder(self, interval: int) -> Callable[[ChunkScores], None]:
+        """What saves the finished chunks of the run's interval ``interval`` (an ``on_chunk`` callback)."""
+        def record(chunk: ChunkScores) -> None:
+            self.add(replace(chunk, interval=interval))
+        return record
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.saved = len(self.records) + self.store.appended
+            self.store.close()
+            self.store = None
+
+    def tell_kept(self) -> None:
+        """After a failure or a kill: say what is saved and how to go on from it."""
+        if self.store is None:  # refused before it was opened: another run's checkpoint is not ours to touch
+            return
+        self.close()
+        if not self.saved:  # nothing worth keeping: leave no file behind
+            self.path.unlink(missing_ok=True)
+        elif self.path.exists():
+            log.warning("%d finished chunk(s) are kept in %s: run the same command with --resume to continue",
+                        self.saved, self.path)
+
+    def remove(self) -> None:
+        self.close()
+        self.path.unlink(missing_ok=True)
