@@ -99,6 +99,14 @@ ModelDir = Annotated[Optional[Path], typer.Option("--model", "-m", file_okay=Fal
                                                   help="Model bundle directory, or a shipped model's name: default, "
                                                        "ienhancer2l \\[default: the bundled trained model].")]
 Device = Annotated[str, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N.", rich_help_panel=PERF)]
+# A genome scan runs one scorer per device: a list of GPUs, or --workers CPU scorers.
+ScanDevices = Annotated[str, typer.Option("--device", "-d", rich_help_panel=PERF,
+                                          help="auto, cpu, cuda, cuda:N, or several GPUs (cuda:0,cuda:1): one "
+                                               "scorer each, chunks dealt to whichever is free.")]
+ScoringWorkers = Annotated[Optional[int], typer.Option(
+    "--workers", min=1, show_default=False, rich_help_panel=PERF,
+    help="CPU scorers taking whole chunks, sharing --threads equally (the output is the same as with one) "
+         "\\[default: 1]")]
 ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
                                                      help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
 # The shape of a new bundle (model init, train, pretrain): one declaration, the shipped model's defaults.

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ielmscan.cli.common import (CLUSTER, INPUT, MODEL, OUTPUT, PERF, SCAN, Device, Force, ModelDir, ScoringBatch,
-                                 ScoringThreads, app, friendly_errors, load_model, progress_bar)
+from ielmscan.cli.common import (CLUSTER, INPUT, MODEL, OUTPUT, PERF, SCAN, Force, ModelDir, ScanDevices, ScoringBatch,
+                                 ScoringThreads, ScoringWorkers, app, friendly_errors, load_model, progress_bar)
 from ielmscan.errors import InputError
 from ielmscan.inference.devices import Precision
 
@@ -36,6 +36,14 @@ def scan(
         Optional[Path],
         typer.Option(
             "--regions", "-r", help="Scan only these intervals (BED, 0-based); overlaps are merged.",
+            exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
+        ),
+    ] = None,
+    blacklist: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--blacklist", metavar="BED", help="Score no window overlapping these intervals (BED, 0-based; e.g. "
+            "an ENCODE blacklist): gaps in the track, counted in the manifest.",
             exists=True, dir_okay=False, readable=True, rich_help_panel=INPUT,
         ),
     ] = None,
@@ -88,6 +96,10 @@ def scan(
         bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
                            rich_help_panel=OUTPUT)
     ] = False,
+    tabix: Annotated[
+        bool, typer.Option("--tabix", help="Write the BED (and bedGraph) bgzip-compressed with a tabix index: "
+                           "PREFIX.bed.gz + PREFIX.bed.gz.tbi instead of PREFIX.bed.", rich_help_panel=OUTPUT)
+    ] = False,
     force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
@@ -103,7 +115,7 @@ def scan(
                            "PREFIX.checkpoint (kept after a kill, SIGTERM or a failure); without one, start.",
                            rich_help_panel=CLUSTER)
     ] = False,
-    device: Device = "auto",
+    device: ScanDevices = "auto",
     precision: Annotated[
         Precision, typer.Option("--precision", help="bf16 autocast where the device does it natively (auto), or force one.",
                                 rich_help_panel=PERF)
@@ -119,18 +131,27 @@ def scan(
                            "as fast).", rich_help_panel=PERF)
     ] = False,
     threads: ScoringThreads = None,
+    workers: ScoringWorkers = None,
 ) -> None:
     """Scan a genome: enhancer regions (narrowPeak BED), a score track (bigWig) and a run manifest (JSON)."""
-    for flag, given in (("--bedgraph", bedgraph), ("--shard", shard is not None), ("--resume", resume)):
+    for flag, given in (("--bedgraph", bedgraph), ("--tabix", tabix), ("--shard", shard is not None),
+                        ("--resume", resume)):
         if given and output == "-":
             raise typer.BadParameter(f"{flag} writes files: give -o PREFIX instead of '-'", param_hint=f"'{flag}'")
-    if shard is not None and bedgraph:
-        raise typer.BadParameter("a shard writes window scores only: give --bedgraph to `ielmscan merge`",
-                                 param_hint="'--bedgraph'")
+    for flag, given in (("--bedgraph", bedgraph), ("--tabix", tabix)):
+        if shard is not None and given:
+            raise typer.BadParameter(f"a shard writes window scores only: give {flag} to `ielmscan merge`",
+                                     param_hint=f"'{flag}'")
     if max_p <= 0:
         raise typer.BadParameter(f"{max_p} is not above 0", param_hint="'--max-p'")
     if window is not None:
         check_geometry(window, stride, chunk_size)
+    from ielmscan.inference.devices import device_names
+
+    try:
+        device_names(device, workers)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--device' / '--workers'") from None
     from ielmscan.errors import BundleError
     from ielmscan.inference.plan import Shard
     from ielmscan.inference.scan import ScanParams, default_prefix, run_scan
@@ -149,7 +170,7 @@ def scan(
         window=window, stride=stride, max_n_frac=max_n_frac, threshold=threshold, max_p=max_p, chunk_size=chunk_size,
         fast=fast,
         scorer=ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,
-                              compile=compile_model, threads=threads),
+                              compile=compile_model, threads=threads, workers=workers),
     )
     prefix = output if output is not None else default_prefix(fasta)  # run_scan writes inside a folder
     try:
@@ -159,6 +180,7 @@ def scan(
     manifest = run_scan(
         fasta, bundle, params, prefix, chroms=chrom, exclude=exclude_chrom, regions_bed=regions,
         progress_factory=progress_bar(quiet), bedgraph=bedgraph, force=force, shard=part, resume=resume,
+        blacklist_bed=blacklist, tabix=tabix,
     )
     if not quiet:
         typer.echo(shard_summary_line(manifest) if part is not None else summary_line(manifest), err=True)
@@ -184,6 +206,10 @@ def merge(
         bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
                            rich_help_panel=OUTPUT)
     ] = False,
+    tabix: Annotated[
+        bool, typer.Option("--tabix", help="Write the BED (and bedGraph) bgzip-compressed with a tabix index: "
+                           "PREFIX.bed.gz + PREFIX.bed.gz.tbi instead of PREFIX.bed.", rich_help_panel=OUTPUT)
+    ] = False,
     force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No summary line.", rich_help_panel=OUTPUT)
@@ -192,9 +218,10 @@ def merge(
     """Join the shards of a split scan into the BED, bigWig and manifest of one run (identical to an unsplit scan)."""
     from ielmscan.inference.merge import run_merge
 
-    if bedgraph and output == "-":
-        raise typer.BadParameter("--bedgraph writes a file: give -o PREFIX instead of '-'", param_hint="'--bedgraph'")
-    manifest = run_merge(shards, output, model=model, bedgraph=bedgraph, force=force)
+    for flag, given in (("--bedgraph", bedgraph), ("--tabix", tabix)):
+        if given and output == "-":
+            raise typer.BadParameter(f"{flag} writes files: give -o PREFIX instead of '-'", param_hint=f"'{flag}'")
+    manifest = run_merge(shards, output, model=model, bedgraph=bedgraph, force=force, tabix=tabix)
     if not quiet:
         typer.echo(summary_line(manifest), err=True)
 
@@ -223,6 +250,8 @@ def summary_line(manifest: dict[str, Any]) -> str:
     outputs = manifest["outputs"]
     where = "stdout" if outputs.get("bed") == "-" else ", ".join(outputs.values())
     rate = manifest["windows_per_second"]
+    blacklisted = (f"{manifest['windows_blacklisted']:,} blacklisted, "
+                   if manifest.get("windows_blacklisted") else "")
     wall, waited = manifest["wall_seconds"], manifest["input_wait_seconds"]
     # Worth saying on a fast device or a slow filesystem: the model, not the input, should set the pace.
     held_back = (f"; the model waited {waited:.1f} s ({waited / wall:.0%}) for reading and encoding"
@@ -230,6 +259,7 @@ def summary_line(manifest: dict[str, Any]) -> str:
     return (
         f"ielmscan: {manifest['bases']:,} bp in {len(manifest['chromosomes'])} chromosome(s): "
         f"{manifest['windows_scanned']:,} windows scored, {manifest['windows_skipped']:,} skipped (N), "
+        f"{blacklisted}"
         f"{manifest['regions']:,} regions ({manifest['share_called']:.2%} of scored bases) at threshold "
         f"{manifest['parameters']['threshold']:.3f}; "
         f"{wall:.1f} s ({rate:,.0f} windows/s){held_back} → {where}"

@@ -46,13 +46,14 @@ class Checkpoint:
         if self.path.exists() and self.resume:
             self.store, self.records = ScoreStore.reopen(self.path)
             theirs = self.store.header
-            problem = key_difference(self.header["key"], theirs.get("key", {})) if "key" in theirs else "format"
+            problem = key_difference(self.header["key"], theirs.get("key", {})) if "key" in theirs else "its format"
             if problem is None and theirs.get("shard") != self.header["shard"]:
-                problem = "shard"
+                problem = "the shard"
             if problem is not None:
                 self.store.close()
-                raise InputError(f"{self.path} was written by a scan with another {problem}: rerun the command "
-                                 f"that made it with --resume, or remove {self.path} (or add --force) to start over")
+                raise InputError(f"{self.path} was written by another scan (it differs in {problem}): rerun the "
+                                 f"command that made it with --resume, or remove {self.path} (or add --force) to "
+                                 "start over")
             log.info("resuming from %s: %d chunk(s) already scored", self.path, len(self.records))
         elif self.path.exists() and not self.force:
             raise OutputError(f"{self.path} holds the scores of an interrupted scan: add --resume to continue it, "

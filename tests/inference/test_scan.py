@@ -17,7 +17,8 @@ from ielmscan.errors import InputError
 from ielmscan.model.bundle import load_bundle
 from ielmscan.inference.devices import Precision
 from ielmscan.io.genome import Genome
-from ielmscan.io.intervals import Interval
+from ielmscan.inference.plan import Shard
+from ielmscan.io.intervals import Blacklist, Interval
 from ielmscan.inference.scorer import ScorerSettings
 from ielmscan.kernels.encode import reverse_complement
 from ielmscan.inference.scan import ScanParams, Scanner, default_prefix, output_prefix, run_scan
@@ -373,3 +374,110 @@ def test_a_bundle_without_calibration_scans_with_a_warning(tiny, tmp_path, caplo
     assert "no background calibration" in caplog.text and "ielmscan model calibrate" in caplog.text
     assert manifest["calls"]["calibration"] is None and "no calibration" in manifest["calls"]["rule"]
     assert all(row[7] == "-1" and row[8] == "-1" for row in read_bed(tmp_path / "out.bed"))
+
+
+# --- the blacklist, several devices, tabix outputs ---------------------------------------------------
+
+BLACKLIST = "chrA\t1010\t1250\nchrA\t3990\t4000\nchrB\t0\t1\nchrB\t700\t1000\nchrB\t800\t900\n"
+
+
+def overlapping(start: int, window: int, intervals: list[tuple[int, int]]) -> bool:
+    return any(start < end and start + window > begin for begin, end in intervals)
+
+
+def test_the_blacklist_removes_exactly_the_overlapping_windows(ensemble, synthetic, tmp_path):
+    bed = tmp_path / "black.bed"
+    bed.write_text(BLACKLIST)
+    p = params().for_bundle(ensemble)
+    with Genome.open(synthetic) as genome:
+        blacklist = Blacklist.read(genome, bed)
+        with Scanner(ensemble, p) as plain, Scanner(ensemble, p, blacklist) as masked:
+            for chrom, length in genome.chroms:
+                listed = [(int(f[1]), int(f[2])) for f in (line.split() for line in BLACKLIST.splitlines())
+                          if f[0] == chrom]
+                before = plain.score_interval(genome, Interval(chrom, 0, length))
+                after = masked.score_interval(genome, Interval(chrom, 0, length))
+                hit = [overlapping(j * p.stride, p.window, listed) for j in range(len(before.scores))]
+                for j, (a, b) in enumerate(zip(before.scores, after.scores)):
+                    if hit[j]:
+                        assert np.isnan(b), (chrom, j)
+                    else:
+                        assert a == b or (np.isnan(a) and np.isnan(b)), (chrom, j)
+                assert after.windows_blacklisted == sum(hit) > 0
+                assert after.windows_skipped == before.windows_skipped - sum(
+                    h and np.isnan(a) for h, a in zip(hit, before.scores))
+                # A bin whose every window is blacklisted is a gap, never a value.
+                for b in range(len(after.bins)):
+                    covering = [j for j in range(max(0, b - p.window // p.stride + 1), b + 1) if j < len(hit)]
+                    if covering and all(hit[j] for j in covering):
+                        assert np.isnan(after.bins[b])
+
+
+def test_a_blacklisted_scan_counts_its_windows_and_ignores_other_chromosomes(ensemble, synthetic, tmp_path, caplog):
+    bed = tmp_path / "black.bed"
+    bed.write_text(BLACKLIST + "chrUn_gl000220\t0\t5000\n")
+    with caplog.at_level("WARNING"):
+        manifest = run_scan(synthetic, ensemble, params(), str(tmp_path / "b"), blacklist_bed=bed)
+    assert "chrUn_gl000220" in caplog.text and "ignored" in caplog.text
+    plain = run_scan(synthetic, ensemble, params(), str(tmp_path / "p"))
+    assert manifest["windows_blacklisted"] > 0 and plain["windows_blacklisted"] == 0
+    assert (manifest["windows_scanned"] + manifest["windows_blacklisted"] + manifest["windows_skipped"]
+            == plain["windows_scanned"] + plain["windows_skipped"])
+    assert manifest["parameters"]["blacklist"] == str(bed)
+    # Parts of the blacklist outside what was scanned do not matter; the parts inside are the run's key.
+    with Genome.open(synthetic) as genome:
+        only_b = Blacklist.read(genome, bed).within([Interval("chrB", 0, 2_550)])
+    assert [(i.chrom, i.start, i.end) for i in only_b.intervals] == [("chrB", 0, 1), ("chrB", 700, 1000)]
+
+
+def test_a_resume_with_another_blacklist_is_refused(ensemble, synthetic, tmp_path):
+    bed = tmp_path / "black.bed"
+    bed.write_text(BLACKLIST)
+    prefix = tmp_path / "run"
+    run_scan(synthetic, ensemble, params(), str(prefix), shard=Shard(0, 2), blacklist_bed=bed)
+    (tmp_path / "run.json").unlink()
+    (tmp_path / "run.scores").rename(tmp_path / "run.checkpoint")
+    other = tmp_path / "other.bed"
+    other.write_text("chrA\t0\t100\n")
+    with pytest.raises(InputError, match="differs in the blacklist"):
+        run_scan(synthetic, ensemble, params(), str(prefix), shard=Shard(0, 2), blacklist_bed=other, resume=True)
+    run_scan(synthetic, ensemble, params(), str(prefix), shard=Shard(0, 2), blacklist_bed=bed, resume=True)
+
+
+def test_two_cpu_workers_give_the_outputs_of_one(ensemble, synthetic, tmp_path):
+    threshold = float(np.nanpercentile(np.concatenate(list(scores(ensemble, synthetic).values())), 70))
+    one = ScorerSettings(device="cpu", precision=Precision.fp32, threads=2)
+    two = ScorerSettings(device="cpu", precision=Precision.fp32, threads=2, workers=2)
+    # Small chunks, so that both workers have several and one interval's chunks overlap the next one's.
+    a = run_scan(synthetic, ensemble, params(threshold=threshold, chunk_size=600, scorer=one), str(tmp_path / "one"))
+    b = run_scan(synthetic, ensemble, params(threshold=threshold, chunk_size=600, scorer=two), str(tmp_path / "two"))
+    assert (a["parameters"]["devices"], b["parameters"]["devices"]) == (["cpu"], ["cpu", "cpu"])
+    assert (b["parameters"]["scoring_workers"], b["parameters"]["threads_per_worker"]) == (2, 1)
+    assert a["regions"] > 0
+    assert (tmp_path / "one.bed").read_bytes() == (tmp_path / "two.bed").read_bytes()
+    with pyBigWig.open(str(tmp_path / "one.bw")) as x, pyBigWig.open(str(tmp_path / "two.bw")) as y:
+        assert all(x.intervals(c) == y.intervals(c) for c in ("chrA", "chrB"))
+
+
+def test_tabix_outputs_read_back_by_region_and_equal_the_text_ones(ensemble, synthetic, tmp_path):
+    threshold = float(np.nanpercentile(np.concatenate(list(scores(ensemble, synthetic).values())), 60))
+    run_scan(synthetic, ensemble, params(threshold=threshold), str(tmp_path / "text"), bedgraph=True)
+    manifest = run_scan(synthetic, ensemble, params(threshold=threshold), str(tmp_path / "tbx"), bedgraph=True,
+                        tabix=True)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("tbx")) == [
+        "tbx.bed.gz", "tbx.bed.gz.tbi", "tbx.bedGraph.gz", "tbx.bedGraph.gz.tbi", "tbx.bw", "tbx.json"]
+    assert set(manifest["outputs"]) == {"bed.gz", "bed.gz.tbi", "bw", "bedGraph.gz", "bedGraph.gz.tbi", "json"}
+    for text, packed in (("text.bed", "tbx.bed.gz"), ("text.bedGraph", "tbx.bedGraph.gz")):
+        lines = (tmp_path / text).read_text().splitlines()
+        assert lines
+        with pysam.TabixFile(str(tmp_path / packed)) as tabix:
+            assert tabix.contigs == ["chrA", "chrB"]
+            assert list(tabix.fetch("chrA")) + list(tabix.fetch("chrB")) == lines
+            inside = [line for line in lines if line.startswith("chrB\t")
+                      and int(line.split()[1]) < 1_500 and int(line.split()[2]) > 1_000]
+            assert list(tabix.fetch("chrB", 1_000, 1_500)) == inside
+
+
+def test_tabix_refuses_standard_output(ensemble, synthetic):
+    with pytest.raises(InputError, match="--tabix"):
+        run_scan(synthetic, ensemble, params(), "-", tabix=True)
