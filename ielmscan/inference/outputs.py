@@ -183,8 +183,9 @@ def write_outputs(
     ``tabix`` writes PREFIX.bed.gz (and PREFIX.bedGraph.gz) with a tabix index each (``.tbi``) instead of the
     text files. Both are in run order, intervals in FASTA order then by start: each chromosome's lines are
     together and their starts increase, as tabix needs. With ``prefix == "-"`` the regions go to ``stdout``
-    once every interval is done (q-values need every bin) and nothing else is written. ``timing()`` gives (wall seconds, input wait seconds) at the end;
-    ``on_complete`` runs once the outputs are in place (a scan removes its checkpoint there).
+    once every interval is done (q-values need every bin) and nothing else is written. ``timing()`` gives
+    (wall seconds, input wait seconds) at the end; ``on_complete`` runs once the outputs are in place (a scan
+    removes its checkpoint there).
     """
     tally = Tally()
     regions: list[Region] = []

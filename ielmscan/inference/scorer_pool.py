@@ -76,7 +76,7 @@ class ScorerPool:
         An error in ``work`` is raised here at that item's turn. Items are drawn from ``items`` as devices
         can take them; if the consumer stops early, items not yet started are dropped.
         """
-        if self._threads is None:
+        if len(self.scorers) == 1:
             for item in items:
                 yield item, work(self.scorers[0], item)
             return
@@ -84,7 +84,10 @@ class ScorerPool:
         ahead = AHEAD_PER_DEVICE * len(self.scorers)
         try:
             for item in items:
-                pending.append((item, self._threads.submit(self._on_free_scorer, work, item)))
+                threads = self._threads
+                if threads is None or self._stopping.is_set():
+                    raise CancelledError()  # closed from another thread
+                pending.append((item, threads.submit(self._on_free_scorer, work, item)))
                 while pending and (len(pending) > ahead or pending[0][1].done()):
                     first, future = pending.popleft()
                     yield first, future.result()

@@ -1,4 +1,4 @@
-"""Tests for ielmscan.io.intervals: interval selection (chromosomes, BED regions) and chunking."""
+"""Tests for ielmscan.io.intervals: interval selection (chromosomes, BED regions), the blacklist and chunking."""
 from __future__ import annotations
 
 import gzip
@@ -14,7 +14,7 @@ import pytest
 from ielmscan.errors import GenomeError
 from ielmscan.io.genome import Genome
 from ielmscan.kernels.grid import WindowGrid
-from ielmscan.io.intervals import Chunk, Interval, iter_chunks, open_text, read_bed, select_intervals
+from ielmscan.io.intervals import Blacklist, Chunk, Interval, iter_chunks, open_text, read_bed, select_intervals
 
 from tests.io.test_genome import random_seq, write_fasta
 
@@ -242,3 +242,66 @@ def test_corrupt_or_binary_bed_is_one_line(small: Genome, tmp_path: Path) -> Non
     bed.write_bytes(b"\xff\xfe\x00binary")
     with pytest.raises(GenomeError, match="r.bed.gz is not a text file"):
         select_intervals(small, regions_bed=bed)
+
+
+# -- the blacklist ---------------------------------------------------------------------------------
+
+
+def test_blacklist_is_merged_sorted_and_ignores_chromosomes_the_genome_lacks(small: Genome, tmp_path: Path,
+                                                                               caplog) -> None:
+    bed = tmp_path / "black.bed"
+    bed.write_text("track name=black\nc1\t30\t40\nchrUn\t0\t5\nc2\t50\t60\nc2\t10\t20\nc2\t15\t25\nchrUn\t9\t12\n"
+                   "chrM\t0\t1\nc3\t5\t5\n")
+    with caplog.at_level("WARNING"):
+        blacklist = Blacklist.read(small, bed)
+    assert blacklist.intervals == [Interval("c2", 10, 25), Interval("c2", 50, 60), Interval("c1", 30, 40)]
+    assert "3 interval(s)" in caplog.text and "chrUn, chrM" in caplog.text and str(bed) in caplog.text
+    assert blacklist.within([Interval("c2", 20, 55)]).intervals == [Interval("c2", 20, 25), Interval("c2", 50, 55)]
+    assert not Blacklist.read(small, _write(tmp_path / "none.bed", "chrUn\t0\t5\n"))
+
+
+def test_bad_blacklist_lines_name_the_file_and_line(small: Genome, tmp_path: Path) -> None:
+    bed = _write(tmp_path / "black.bed", "c1\t0\t10\nc1\t20\tx\n")
+    with pytest.raises(GenomeError, match=f"{bed}:2"):
+        Blacklist.read(small, bed)
+    with pytest.raises(GenomeError, match="blacklist BED .* directory"):
+        Blacklist.read(small, tmp_path)
+    # A listed chromosome of the genome must still fit it: the blacklist of another assembly is an error.
+    with pytest.raises(GenomeError, match="beyond the end of c1"):
+        Blacklist.read(small, _write(tmp_path / "long.bed", "c1\t0\t51\n"))
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("window, stride", [(10, 3), (7, 7), (12, 5), (1, 1)])
+def test_blacklisted_windows_are_exactly_those_overlapping_an_interval(window: int, stride: int) -> None:
+    rng = random.Random(window * 100 + stride)
+    grid = WindowGrid(window, stride)
+    for _ in range(40):
+        offset = rng.randrange(0, 30)
+        interval = Interval("c", offset, offset + rng.randrange(0, 200))
+        starts = [rng.randrange(0, 260) for _ in range(rng.randrange(0, 6))]
+        listed = sorted((s, s + rng.randrange(1, 15)) for s in starts)
+        blacklist = Blacklist([Interval("c", s, e) for s, e in _merge(listed)])
+        total = grid.count(len(interval))
+        naive = [any(interval.start + j * stride < e and interval.start + j * stride + window > s for s, e in listed)
+                 for j in range(total)]
+        assert blacklist.window_mask(interval, grid).tolist() == naive
+        assert blacklist.windows_in(interval, grid) == sum(naive)
+        first = rng.randrange(0, total + 1)
+        n = rng.randrange(0, total - first + 1)
+        assert blacklist.window_mask(interval, grid, first, n).tolist() == naive[first:first + n]
+        assert not Blacklist([Interval("other", 0, 1000)]).window_mask(interval, grid).any()
+
+
+def _merge(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in intervals:
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
