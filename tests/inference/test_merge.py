@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pyBigWig
+import pysam
 import pytest
 
 from ielmscan.errors import InputError
@@ -122,3 +123,30 @@ def test_merge_refuses_another_model(setup, tmp_path, random_bundle_dir):
     prefixes = shard_run(folder, genome, bundle, 2, "model")
     with pytest.raises(InputError, match="sha256"):
         run_merge(prefixes, str(tmp_path / "m"), model=random_bundle_dir)
+
+
+def test_blacklisted_shards_scored_on_any_number_of_devices_merge_into_the_single_tabix_run(setup, tmp_path):
+    folder, genome, bundle, _ = setup
+    black = tmp_path / "black.bed"
+    black.write_text("chr1\t2000\t2600\nchr3\t0\t300\nchrM\t1650\t1700\nchrUn\t0\t100\n")
+    single = run_scan(genome, bundle, PARAMS, str(tmp_path / "single"), bedgraph=True, tabix=True, blacklist_bed=black)
+    assert single["windows_blacklisted"] > 0
+    two = ScanParams(window=200, stride=50, chunk_size=600, max_p=0.05,
+                     scorer=ScorerSettings(device="cpu", precision="fp32", threads=2, workers=2))
+    prefixes = []
+    for i, params in enumerate((two, PARAMS, two)):  # one device or two: the same scores, the same run key
+        prefixes.append(str(tmp_path / f"part{i + 1}"))
+        run_scan(genome, bundle, params, prefixes[-1], shard=Shard(i, 3), blacklist_bed=black)
+    merged = run_merge(prefixes, str(tmp_path / "merged"), bedgraph=True, tabix=True)
+    for suffix in (".bed.gz", ".bedGraph.gz"):
+        with pysam.TabixFile(str(tmp_path / f"merged{suffix}")) as a, \
+                pysam.TabixFile(str(tmp_path / f"single{suffix}")) as b:
+            assert a.contigs == b.contigs and all(list(a.fetch(c)) == list(b.fetch(c)) for c in a.contigs)
+    assert track(tmp_path / "merged.bw") == track(tmp_path / "single.bw")
+    counts = ("windows_scanned", "windows_skipped", "windows_blacklisted", "regions", "chromosomes")
+    assert {k: merged[k] for k in counts} == {k: single[k] for k in counts}
+    other = tmp_path / "other.bed"
+    other.write_text("chr1\t2000\t2650\n")
+    run_scan(genome, bundle, PARAMS, str(tmp_path / "foreign"), shard=Shard(1, 3), blacklist_bed=other)
+    with pytest.raises(InputError, match="blacklist"):
+        run_merge([prefixes[0], str(tmp_path / "foreign"), prefixes[2]], str(tmp_path / "m"))
