@@ -58,6 +58,20 @@ def test_three_shards_merged_on_the_command_line_equal_one_scan(folder, tmp_path
     same_outputs(tmp_path / "merged", folder / "single")
 
 
+def test_merge_tabix_writes_the_indexed_files_of_a_tabix_scan(folder, tmp_path):
+    for i in (1, 2):
+        assert runner.invoke(app, scan_args(folder, tmp_path / f"part{i}", "--shard", f"{i}/2", "--workers",
+                                            str(i))).exit_code == 0
+    result = runner.invoke(app, ["merge", str(tmp_path / "part1"), str(tmp_path / "part2"), "-o",
+                                 str(tmp_path / "merged"), "--tabix", "--bedgraph", "-q"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, scan_args(folder, tmp_path / "single", "--tabix", "--bedgraph")).exit_code == 0
+    for name in ("bed.gz", "bed.gz.tbi", "bedGraph.gz", "bedGraph.gz.tbi"):
+        assert (tmp_path / f"merged.{name}").read_bytes() == (tmp_path / f"single.{name}").read_bytes(), name
+    refused = runner.invoke(app, ["merge", str(tmp_path / "part1"), str(tmp_path / "part2"), "-o", "-", "--tabix"])
+    assert refused.exit_code == 2 and "--tabix" in refused.stderr
+
+
 @pytest.mark.parametrize("args, words", [
     (["--shard", "4/3"], "--shard"), (["--shard", "x"], "--shard"), (["--shard", "1/2", "-o", "-"], "-o PREFIX"),
     (["--resume", "-o", "-"], "-o PREFIX"),

@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, bad input, exit codes, an end-to-end run."""
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -20,6 +21,12 @@ from ielmscan.model.bundle import load_bundle
 from tests.bundles import random_bundle
 
 runner = CliRunner()
+
+
+def torch_sees_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +90,13 @@ def test_version():
         (["--window", "400"], "--window"),  # longer than the members' positions allow
         (["--precision", "fp8"], "--precision"),
         (["--threads", "0"], "--threads"),
+        (["--workers", "0"], "--workers"),
+        (["--device", "cuda:0,cuda:0"], "--device"),  # a device twice
+        (["--device", "cuda:0,cpu"], "--device"),  # devices of two kinds
+        (["--device", "cuda:1", "--workers", "2"], "--workers"),  # workers are CPU scorers
+        (["--tabix", "-o", "-"], "--tabix"),
+        (["--tabix", "--shard", "1/2"], "--tabix"),  # a shard writes window scores: --tabix goes to merge
+        (["--blacklist", "missing.bed"], "--blacklist"),
     ],
 )
 def test_bad_options_exit_2_and_name_the_option(genome, bundle_dir, tmp_path, args, option):
@@ -266,3 +280,36 @@ def test_o_a_folder_writes_inside_it_named_after_the_genome(genome, bundle_dir, 
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["g.ielmscan.bed", "g.ielmscan.bw",
                                                                      "g.ielmscan.json"]
     assert not list(tmp_path.glob("results.*"))
+
+
+def test_two_workers_tabix_and_a_blacklist_on_the_command_line(genome, bundle_dir, tmp_path, caplog):
+    base = ["scan", str(genome), "--model", str(bundle_dir), "--device", "cpu", "--precision", "fp32", "-t", "0.01",
+            "--chunk-size", "1000", "-@", "2", "--bedgraph"]
+    assert runner.invoke(app, [*base, "-o", str(tmp_path / "one"), "-q"]).exit_code == 0
+    result = runner.invoke(app, [*base, "-o", str(tmp_path / "two"), "--workers", "2", "--tabix", "-q"])
+    assert result.exit_code == 0, result.output
+    for text in ("bed", "bedGraph"):
+        with gzip.open(tmp_path / f"two.{text}.gz", "rb") as fh:
+            assert fh.read() == (tmp_path / f"one.{text}").read_bytes()
+        assert (tmp_path / f"two.{text}.gz.tbi").is_file()
+    assert (tmp_path / "one.bed").stat().st_size > 0
+    parameters = json.loads((tmp_path / "two.json").read_text())["parameters"]
+    assert (parameters["device"], parameters["devices"], parameters["scoring_workers"]) == ("cpu", ["cpu", "cpu"], 2)
+    black = tmp_path / "black.bed"
+    black.write_text("chr1\t1000\t1100\nchrUn\t0\t10\n")
+    with caplog.at_level("WARNING"):
+        result = runner.invoke(app, [*base, "-o", str(tmp_path / "masked"), "--blacklist", str(black)])
+    assert result.exit_code == 0, result.output
+    assert "blacklist" in caplog.text and "(chrUn)" in caplog.text  # ignored, with a warning
+    assert "5 blacklisted" in result.stderr  # the windows starting at 850..1050 overlap [1000, 1100)
+    assert json.loads((tmp_path / "masked.json").read_text())["windows_blacklisted"] == 5
+
+
+@pytest.mark.skipif(torch_sees_cuda(), reason="CUDA is available here")
+def test_a_gpu_list_without_cuda_is_one_line(genome, bundle_dir, tmp_path):
+    result = runner.invoke(app, ["scan", str(genome), "--model", str(bundle_dir), "-o", str(tmp_path / "out"),
+                                 "--device", "cuda:0,cuda:1"])
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["ielmscan: error: device 'cuda:0' was asked for, but this torch sees no "
+                                          "CUDA GPU"]
+    assert no_outputs(tmp_path)
