@@ -788,9 +788,10 @@ class _BgzfText:
             self._htslib(bgzf.close)
 
 
-def tabix_index(data: str | Path, index: str | Path, name: str | Path | None = None) -> None:
-    """Write the tabix (.tbi) index of BGZF file ``data``, BED-like (chrom, 0-based start, end; ``#`` lines
-    skipped), to ``index``. The lines must be grouped by chromosome and sorted by start within each.
+def tabix_index(data: str | Path, index: str | Path, name: str | Path | None = None, preset: str = "bed") -> None:
+    """Write the tabix (.tbi) index of BGZF file ``data`` to ``index``: BED-like lines by default (chrom, 0-based
+    start, end; ``#`` lines skipped), or another of pysam's presets (``vcf``). The lines must be grouped by
+    chromosome and sorted by start within each.
 
     htslib's messages never reach the terminal; a failure raises OutputError naming ``name`` (default: the
     index as the user knows it, :func:`shown_name`)."""
@@ -799,9 +800,9 @@ def tabix_index(data: str | Path, index: str | Path, name: str | Path | None = N
     name = Path(name) if name is not None else shown_name(index)
     with captured_stderr() as log:
         try:
-            pysam.tabix_index(str(data), preset="bed", index=str(index), force=True)
+            pysam.tabix_index(str(data), preset=preset, index=str(index), force=True)
             return
-        except OSError:
+        except (OSError, ValueError):
             pass
     said = " ".join(log.text.split())
     if "unsorted" in said.lower():
