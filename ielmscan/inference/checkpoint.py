@@ -3,8 +3,6 @@ from), and, moved into place, a shard's PREFIX.scores."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +78,6 @@ class Checkpoint:
         """Save a finished chunk (``chunk.interval``: the interval's index in the run)."""
         assert self.store is not None
         self.store.append(chunk)
-
-    def recorder(self, interval: int) -> Callable[[ChunkScores], None]:
-        """What saves the finished chunks of the run's interval ``interval`` (an ``on_chunk`` callback)."""
-        def record(chunk: ChunkScores) -> None:
-            self.add(replace(chunk, interval=interval))
-        return record
 
     def close(self) -> None:
         if self.store is not None:

@@ -10,7 +10,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -170,7 +170,7 @@ class Scanner:
             done[prepared.keep] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, prepared.keep)
         return done
 
-    def scored(self, genome: Genome, intervals: Sequence[Interval] | Mapping[int, Interval],
+    def scored(self, genome: Genome, intervals: Sequence[Interval],
                chunks: Sequence[PlannedChunk]) -> Iterator[tuple[PlannedChunk, ChunkScores]]:
         """Each of ``chunks`` (of ``intervals``, in run order) with its window scores, in that order.
 
@@ -187,41 +187,6 @@ class Scanner:
         for (planned, ready), done in self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1])):
             yield planned, ChunkScores(planned.interval, planned.first_window, done, ready.rejected)
 
-    def score_chunks(
-        self,
-        genome: Genome,
-        interval: Interval,
-        scores: np.ndarray,
-        chunks: Sequence[PlannedChunk] | None = None,
-        progress: Callable[[int], None] | None = None,
-        on_chunk: Callable[[ChunkScores], None] | None = None,
-    ) -> tuple[int, int]:
-        """Score ``chunks`` of ``interval`` (all of them for None) into ``scores`` (one float per window).
-
-        ``on_chunk`` sees each finished chunk (the checkpoint). Returns the windows sent to the ensemble and
-        the windows the --fast first stage rejected.
-        """
-        p = self.params
-        if chunks is None:
-            chunks = ScanPlan([interval], p.grid, p.chunk_windows).chunks
-        to_ensemble = rejected = 0
-        for planned, record in self.scored(genome, {c.interval: interval for c in chunks}, chunks):
-            scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-            to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
-            rejected += record.rejected
-            if on_chunk is not None:
-                on_chunk(record)
-            if progress is not None:
-                progress(self.bases_of(interval, planned.first_window, planned.n_windows, len(scores)))
-        return to_ensemble, rejected
-
-    def bases_of(self, interval: Interval, first_window: int, n_windows: int, total_windows: int) -> int:
-        """Bases a chunk stands for in the progress bar: up to the next chunk's first window (the last: the end)."""
-        start = interval.start + first_window * self.params.stride
-        last = first_window + n_windows == total_windows
-        end = interval.end if last else start + n_windows * self.params.stride
-        return end - (interval.start if first_window == 0 else start)
-
     def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int, rejected: int) -> IntervalResult:
         """The interval's bins, regions and counts from its window scores (the blacklisted windows counted)."""
         return self.caller.finish(interval, scores, to_ensemble, rejected,
@@ -231,11 +196,23 @@ class Scanner:
         self, genome: Genome, interval: Interval, progress: Callable[[int], None] | None = None
     ) -> IntervalResult:
         """Every window of ``interval`` scored, binned and called (regions with p-values)."""
-        scores = np.full(self.params.grid.count(len(interval)), np.nan, dtype=np.float32)
-        to_ensemble, rejected = self.score_chunks(genome, interval, scores, progress=progress)
+        plan = ScanPlan([interval], self.params.grid, self.params.chunk_windows)
+        scores = np.full(plan.windows_in(0), np.nan, dtype=np.float32)
+        to_ensemble = rejected = 0
+        for planned, record in self.scored(genome, plan.intervals, plan.chunks):
+            scored, dropped = _place(scores, record)
+            to_ensemble, rejected = to_ensemble + scored, rejected + dropped
+            if progress is not None:
+                progress(_chunk_bases(plan, planned))
         if progress is not None and len(scores) == 0:
             progress(len(interval))  # an interval shorter than a window
         return self.finish(interval, scores, to_ensemble, rejected)
+
+
+def _place(scores: np.ndarray, record: ChunkScores) -> tuple[int, int]:
+    """Put a chunk's window scores into its interval's ``scores``: (windows scored, windows --fast rejected)."""
+    scores[record.first_window: record.first_window + len(record.scores)] = record.scores
+    return int(np.count_nonzero(~np.isnan(record.scores))), record.rejected
 
 
 def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas")) -> str:
@@ -350,9 +327,8 @@ def run_scan(
                                      and (index, c.first_window) in done) + (len(interval) if len(scores) == 0 else 0))
                     for _ in range(sum(1 for c in todo if c.interval == index)):
                         planned, record = next(stream)
-                        scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-                        to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
-                        rejected += record.rejected
+                        scored, dropped = _place(scores, record)
+                        to_ensemble, rejected = to_ensemble + scored, rejected + dropped
                         if checkpoint is not None:
                             checkpoint.add(record)
                         if progress is not None:
