@@ -184,8 +184,10 @@ class Scanner:
                 yield c, self.prepare(read_chunk(genome, intervals[c.interval], grid, c.first_window, c.n_windows))
 
         stream = prefetched(prepared(), depth=1 + len(self.scorers.scorers), wait=self.input_wait)
-        for (planned, ready), done in self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1])):
-            yield planned, ChunkScores(planned.interval, planned.first_window, done, ready.rejected)
+        scored = self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1]))
+        with closing(stream), closing(scored):  # stopped early: the reader thread and queued chunks stop too
+            for (planned, ready), done in scored:
+                yield planned, ChunkScores(planned.interval, planned.first_window, done, ready.rejected)
 
     def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int, rejected: int) -> IntervalResult:
         """The interval's bins, regions and counts from its window scores (the blacklisted windows counted)."""
