@@ -209,7 +209,7 @@ def _read_bed(genome: Genome, bed: Path, what: str = "regions BED",
 
     With ``missing``, lines on chromosomes the genome lacks are counted there by name instead of refused.
     """
-    names = {name for name, _ in genome.chroms}
+    names = {name for name, _ in genome.chroms} if missing is not None else set()
     try:
         fh = open_text(bed)
     except IsADirectoryError:
