@@ -33,11 +33,18 @@ needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 
 @pytest.fixture(scope="module")
-def case(tmp_path_factory):
-    """A generated genome, a tiny random model and the outputs of one unsplit scan of them (``single``)."""
+def inputs(tmp_path_factory):
+    """A folder with a generated genome (g.fa) and a tiny random model (model/)."""
     folder = tmp_path_factory.mktemp("workflow")
     random_bundle(folder / "model", ks=(3,), hidden=16)
     write_synthetic_genome(folder / "g.fa", {"chr1": 50_000, "chr2": 12_000, "chr3": 120}, seed=4)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def case(inputs):
+    """The inputs and the outputs of one unsplit scan of them (``single``)."""
+    folder = inputs
     result = CliRunner().invoke(app, ["scan", str(folder / "g.fa"), "--model", str(folder / "model"), *OPTIONS,
                                       "--device", "cpu", "--threads", "1", "-q", "-o", str(folder / "single")])
     assert result.exit_code == 0, result.output
@@ -87,8 +94,8 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
                            "--directory", str(workdir), *args], env=environment(), capture_output=True, text=True)
 
 
-def workflow_config(case: Path, shards: int = 3) -> list[str]:
-    return ["--config", f"genome={case / 'g.fa'}", f"model={case / 'model'}", f"shards={shards}", "threads=1",
+def workflow_config(folder: Path, shards: int = 3) -> list[str]:
+    return ["--config", f"genome={folder / 'g.fa'}", f"model={folder / 'model'}", f"shards={shards}", "threads=1",
             "device=cpu", f"scan_options={' '.join(OPTIONS)}", "name=g"]
 
 
@@ -119,13 +126,13 @@ def test_workflow_in_three_shards_resumes_an_interrupted_shard_and_merges_into_o
 
 
 @pytest.mark.parametrize("profile, expect", [("slurm", "runtime=240"), ("slurm-gpu", "gpu=1")])
-def test_slurm_profiles_plan_resumable_shard_jobs_with_their_resources(case, tmp_path, profile, expect):
+def test_slurm_profiles_plan_resumable_shard_jobs_with_their_resources(inputs, tmp_path, profile, expect):
     pytest.importorskip("snakemake")
     pytest.importorskip("snakemake_executor_plugin_slurm")
     # A dry run checks the profile against Snakemake and the plugin (an unknown key is an error) and
     # submits nothing; --cores lifts the dry run's one-core cap on threads.
     proc = snakemake(tmp_path, "--dry-run", "--cores", "64", "--profile", str(WORKFLOW / "profiles" / profile),
-                     *workflow_config(case, shards=4))
+                     *workflow_config(inputs, shards=4))
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     out = proc.stdout + proc.stderr
     scans = [line for line in out.splitlines() if "ielmscan scan" in line and "Shell command" in line]
@@ -134,6 +141,19 @@ def test_slurm_profiles_plan_resumable_shard_jobs_with_their_resources(case, tmp
     assert sorted(line.split("--shard ")[1].split()[0] for line in scans) == ["1/4", "2/4", "3/4", "4/4"]
     assert sum("ielmscan merge" in line for line in out.splitlines() if "Shell command" in line) == 1
     assert expect in out
+
+
+@pytest.mark.parametrize("given, merge_options, outputs", [
+    (["bedgraph=true", "tabix=false"], ["--bedgraph"], "results/g.bed, results/g.bedGraph, results/g.bw"),
+    (["bedgraph=no", "tabix=True"], ["--tabix"], "results/g.bed.gz, results/g.bed.gz.tbi, results/g.bw"),
+])
+def test_workflow_yes_no_settings_read_as_written_on_the_command_line(inputs, tmp_path, given, merge_options, outputs):
+    pytest.importorskip("snakemake")
+    proc = snakemake(tmp_path, "--dry-run", "--printshellcmds", "--cores", "1", *workflow_config(inputs), *given)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    merge = next(line for line in proc.stdout.splitlines() if line.startswith("Shell command: ielmscan merge"))
+    assert [word for word in merge.split() if word in ("--bedgraph", "--tabix")] == merge_options
+    assert f"output: {outputs}" in proc.stdout
 
 
 # -- the Slurm array script ---------------------------------------------------------------------------------
