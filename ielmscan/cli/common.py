@@ -148,10 +148,15 @@ def _report_os_error(exc: OSError) -> int:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         message = f"{exc.strerror or exc}{where}"
     try:
-        typer.echo(f"ielmscan: error: {message}", err=True)
+        typer.echo(f"ielmscan: error: {_with_notes(message, exc)}", err=True)
     except OSError as again:  # stderr is a closed pipe too
         return BROKEN_PIPE_EXIT if again.errno == errno.EPIPE else 1
     return 1
+
+
+def _with_notes(message: str, exc: BaseException) -> str:
+    """The message with what the library noted on the way out (e.g. a kept checkpoint), on the same line."""
+    return "; ".join([message, *getattr(exc, "__notes__", [])])
 
 
 def _stopped(how: str, streamed: bool) -> str:
@@ -184,11 +189,13 @@ def friendly_errors(func: F) -> F:
         except OSError as exc:  # OutputError included: its errno tells a broken pipe
             raise typer.Exit(_report_os_error(exc)) from None
         except IelmscanError as exc:
-            raise fail(str(exc)) from None
-        except KeyboardInterrupt:
-            raise fail(_stopped("interrupted", StandardOutput.handed_over > streamed_before), 130) from None
-        except Terminated:
-            raise fail(_stopped("terminated (SIGTERM)", StandardOutput.handed_over > streamed_before), 143) from None
+            raise fail(_with_notes(str(exc), exc)) from None
+        except KeyboardInterrupt as exc:
+            raise fail(_with_notes(_stopped("interrupted", StandardOutput.handed_over > streamed_before), exc),
+                       130) from None
+        except Terminated as exc:
+            raise fail(_with_notes(_stopped("terminated (SIGTERM)", StandardOutput.handed_over > streamed_before),
+                                   exc), 143) from None
 
     return wrapper  # type: ignore[return-value]
 

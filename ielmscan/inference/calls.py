@@ -24,6 +24,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# A window's score when the --fast first stage kept it from the ensemble: the first stage vouches that no
+# bin it covers is called (every window sharing a bin with a passing one is scored), so it counts as
+# examined but holds no probability; bins whose every window is REJECTED are gaps in the track.
+REJECTED = np.float32(-1.0)
+
+
 @dataclass
 class IntervalResult:
     interval: Interval
@@ -37,7 +43,7 @@ class IntervalResult:
 
     @property
     def windows_scored(self) -> int:
-        return int(np.count_nonzero(~np.isnan(self.scores)))
+        return int(np.count_nonzero(self.scores >= 0))  # NaN (skipped) and REJECTED compare false
 
     @property
     def windows_skipped(self) -> int:
@@ -88,7 +94,18 @@ class Caller:
                blacklisted: int = 0) -> IntervalResult:
         """Bins, regions (with p-values) and counts of an interval whose every window is scored (or NaN)."""
         grid = self.grid
+        rejected_mask = scores == REJECTED
+        examined = np.isfinite(bin_window_scores(np.where(np.isnan(scores), np.nan, 0).astype(np.float32),
+                                                 grid.window, grid.stride, len(interval)))
+        if rejected_mask.any():
+            scores = np.where(rejected_mask, np.float32(np.nan), scores)
         bins = bin_window_scores(scores, grid.window, grid.stride, len(interval))
+        if rejected_mask.any():
+            # A bin is the full scan's value only where the ensemble scored every window covering it;
+            # one the first stage vouched for in part is a gap, like one it vouched for whole.
+            share = bin_window_scores(np.where(np.isnan(scores) & ~rejected_mask, np.nan, rejected_mask)
+                                      .astype(np.float32), grid.window, grid.stride, len(interval))
+            bins = np.where(share > 0, np.float32(np.nan), bins)
         regions = regions_from_bins(interval.chrom, interval.start, interval.end, grid.stride, bins, self.threshold)
         if self.calibration is not None:
             scored = bins[np.isfinite(bins)]
@@ -96,7 +113,8 @@ class Caller:
             p_values = self.calibration.p_values(np.array([r.max_score for r in regions], dtype=np.float32))
             regions = [replace(r, p_value=float(pv)) for r, pv in zip(regions, p_values)]
         starts, ends = grid.bin_edges(interval.start, interval.end)
-        bases_scored = int((ends[np.isfinite(bins)] - starts[np.isfinite(bins)]).sum())
+        # Bases the scan examined: bins with a usable window, scored or vouched for by the first stage.
+        bases_scored = int((ends[examined] - starts[examined]).sum())
         return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected, bases_scored, blacklisted)
 
     def with_q_values(self, regions: list[Region]) -> list[Region]:

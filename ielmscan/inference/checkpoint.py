@@ -58,7 +58,7 @@ class Checkpoint:
                               "or --force to start over")
         else:
             if self.resume:
-                log.warning("no checkpoint %s to resume from: scanning from the start", self.path)
+                log.info("no checkpoint %s to resume from: scanning from the start", self.path)
             self.store = ScoreStore.create(self.path, self.header)
         for record in self.records:
             self._by_interval.setdefault(record.interval, []).append(record)
@@ -69,7 +69,7 @@ class Checkpoint:
         firsts: set[int] = set()
         for record in self._by_interval.pop(interval, []):
             scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-            to_ensemble += int(np.count_nonzero(~np.isnan(record.scores)))
+            to_ensemble += int(np.count_nonzero(record.scores >= 0))  # NaN and REJECTED are not
             rejected += record.rejected
             firsts.add(record.first_window)
         return to_ensemble, rejected, firsts
@@ -85,17 +85,39 @@ class Checkpoint:
             self.store.close()
             self.store = None
 
-    def tell_kept(self) -> None:
-        """After a failure or a kill: say what is saved and how to go on from it."""
+    def tell_kept(self, exc: BaseException | None = None) -> None:
+        """After a failure or a kill: keep what is saved and say how to go on from it.
+
+        The saying goes into ``exc``'s notes (the command line prints them in its one error line), or the
+        log without one. What counts is what is on disk: a kill may land between a record's write and its count.
+        """
         if self.store is None:  # refused before it was opened: another run's checkpoint is not ours to touch
             return
         self.close()
-        if not self.saved:  # nothing worth keeping: leave no file behind
+        try:
+            store, records = ScoreStore.reopen(self.path)
+            store.close()
+        except (InputError, OSError):
+            records = []
+        if not records:  # nothing worth keeping: leave no file behind
             self.path.unlink(missing_ok=True)
-        elif self.path.exists():
-            log.warning("%d finished chunk(s) are kept in %s: run the same command with --resume to continue",
-                        self.saved, self.path)
+            return
+        note = (f"{len(records)} finished chunk(s) are kept in {self.path}: run the same command with --resume to "
+                "continue")
+        if exc is None:
+            log.warning(note)
+        else:
+            add_note(exc, note)
 
     def remove(self) -> None:
         self.close()
         self.path.unlink(missing_ok=True)
+
+
+def add_note(exc: BaseException, note: str) -> None:
+    """Attach ``note`` to ``exc`` (PEP 678 ``__notes__``, also on Python 3.10)."""
+    notes = getattr(exc, "__notes__", None)
+    if not isinstance(notes, list):
+        notes = []
+        exc.__notes__ = notes
+    notes.append(note)

@@ -102,7 +102,7 @@ def run_merge(
             for record in by_interval.get(index, []):
                 scores[record.first_window: record.first_window + len(record.scores)] = record.scores
                 rejected += record.rejected
-            yield caller.finish(interval, scores, int(np.count_nonzero(~np.isnan(scores))), rejected,
+            yield caller.finish(interval, scores, int(np.count_nonzero(scores >= 0)), rejected,
                                 blacklist.windows_in(interval, grid))
 
     inputs = [path for name in shard_prefixes for path in (Path(f"{name}.json"), Path(f"{name}.scores"))]

@@ -20,7 +20,7 @@ import numpy as np
 
 from ielmscan import __version__
 from ielmscan.errors import InputError
-from ielmscan.inference.calls import Caller, IntervalResult, call_threshold
+from ielmscan.inference.calls import REJECTED, Caller, IntervalResult, call_threshold
 from ielmscan.inference.checkpoint import CHECKPOINT_SUFFIX, Checkpoint
 from ielmscan.inference.outputs import BEDGRAPH_SUFFIX, OUTPUT_SUFFIXES, run_description, write_outputs
 from ielmscan.inference.plan import PlannedChunk, ScanPlan, Shard
@@ -100,6 +100,8 @@ class PreparedChunk:
     ids: np.ndarray | None  # int32 (members, n) token ids, bundle order; None when nothing to score
     ids_rc: np.ndarray | None  # the same for the reverse complement, when RC averaging is on
     rejected: int  # windows the --fast first stage turned away
+    offset: int = 0  # windows of context read before the chunk (--fast looks at neighbouring windows)
+    usable: np.ndarray | None = None  # --fast: the chunk's windows without too many N, not blacklisted
 
 
 class Scanner:
@@ -135,12 +137,16 @@ class Scanner:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def prepare(self, chunk: Chunk) -> PreparedChunk:
+    def prepare(self, chunk: Chunk, offset: int = 0, n_windows: int | None = None) -> PreparedChunk:
         """Everything before the transformers: encode, drop N and blacklisted windows, apply the --fast first stage.
 
-        Runs in the prefetch thread (the Numba kernels release the GIL), one chunk ahead of inference.
+        ``chunk`` may hold ``offset`` windows of context before the ``n_windows`` to score (and some after):
+        --fast sends to the ensemble every window that shares a bin with a window passing the first stage,
+        which may lie in the next or previous chunk. Runs in the prefetch thread (the Numba kernels release
+        the GIL), one chunk ahead of inference.
         """
         p = self.params
+        n = chunk.n_windows if n_windows is None else n_windows
         codes = encode_bases(chunk.seq)
         usable = window_invalid_fraction(codes, p.window, p.stride) <= p.max_n_frac
         if self.blacklist:
@@ -152,22 +158,34 @@ class Scanner:
             ids = kmer_token_ids(codes, self.id_ks)
             if self.cascade is not None:
                 first = self.cascade.scores(ids[self.cascade_rows], p.window, p.stride)
-                # Windows the first stage rejects stay unscored (NaN): the track and the bins then
-                # hold ensemble probabilities only, on one scale.
-                passing = first[keep] >= self.cascade.threshold
-                rejected = int(np.count_nonzero(~passing))
-                keep = keep[passing]
+                passing = usable & (first >= self.cascade.threshold)
+                # A bin is exact when every window covering it is scored, so a window passing the first
+                # stage brings in every window it shares a bin with: a called bin always holds a window the
+                # ensemble calls, which passes with the first stage's calibrated recall.
+                reach = -(-p.window // p.stride) - 1
+                wanted = passing.copy()
+                for shift in range(1, reach + 1):
+                    wanted[shift:] |= passing[:-shift]
+                    wanted[:-shift] |= passing[shift:]
+                inside = np.zeros(len(usable), dtype=bool)
+                inside[offset: offset + n] = True
+                keep = np.flatnonzero(wanted & usable & inside)
+                rejected = int(np.count_nonzero(usable & inside)) - len(keep)
                 ids = ids[: len(self.bundle.ks)]
             if len(keep) and p.scorer.reverse_complement:
                 ids_rc = kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
-        return PreparedChunk(chunk, keep, ids, ids_rc, rejected)
+        own = usable[offset: offset + n] if self.cascade is not None else None
+        return PreparedChunk(chunk, keep, ids, ids_rc, rejected, offset, own)
 
-    def _score(self, scorer: EnsembleScorer, prepared: PreparedChunk) -> np.ndarray:
-        """One chunk's window scores (NaN where not scored), by one device's scorer."""
+    def _score(self, scorer: EnsembleScorer, prepared: PreparedChunk, n_windows: int) -> np.ndarray:
+        """One chunk's window scores (NaN where not usable, REJECTED where --fast kept a window from the ensemble)."""
         p = self.params
-        done = np.full(prepared.chunk.n_windows, np.nan, dtype=np.float32)
+        done = np.full(n_windows, np.nan, dtype=np.float32)
+        if prepared.usable is not None:  # --fast: what the ensemble does not score, the first stage vouched for
+            done[prepared.usable] = REJECTED
         if len(prepared.keep):
-            done[prepared.keep] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, prepared.keep)
+            done[prepared.keep - prepared.offset] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window,
+                                                                       p.stride, prepared.keep)
         return done
 
     def scored(self, genome: Genome, intervals: Sequence[Interval],
@@ -179,12 +197,19 @@ class Scanner:
         """
         grid = self.params.grid
 
+        # --fast reads the windows that share a bin with the chunk's first and last windows as context.
+        reach = -(-grid.window // grid.stride) - 1 if self.cascade is not None else 0
+
         def prepared() -> Iterator[tuple[PlannedChunk, PreparedChunk]]:
             for c in chunks:
-                yield c, self.prepare(read_chunk(genome, intervals[c.interval], grid, c.first_window, c.n_windows))
+                interval = intervals[c.interval]
+                first = max(0, c.first_window - reach)
+                last = min(grid.count(len(interval)), c.first_window + c.n_windows + reach)
+                chunk = read_chunk(genome, interval, grid, first, last - first)
+                yield c, self.prepare(chunk, c.first_window - first, c.n_windows)
 
         stream = prefetched(prepared(), depth=1 + len(self.scorers.scorers), wait=self.input_wait)
-        scored = self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1]))
+        scored = self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1], item[0].n_windows))
         with closing(stream), closing(scored):  # stopped early: the reader thread and queued chunks stop too
             for (planned, ready), done in scored:
                 yield planned, ChunkScores(planned.interval, planned.first_window, done, ready.rejected)
@@ -214,7 +239,7 @@ class Scanner:
 def _place(scores: np.ndarray, record: ChunkScores) -> tuple[int, int]:
     """Put a chunk's window scores into its interval's ``scores``: (windows scored, windows --fast rejected)."""
     scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-    return int(np.count_nonzero(~np.isnan(record.scores))), record.rejected
+    return int(np.count_nonzero(record.scores >= 0)), record.rejected  # NaN and REJECTED are not scores
 
 
 def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas")) -> str:
@@ -341,9 +366,9 @@ def run_scan(
             return write_outputs(prefix, results(), scanner.caller, description, sum(len(i) for i in intervals),
                                  timing, inputs=inputs, bedgraph=bedgraph, tabix=tabix, force=force, stdout=stdout,
                                  on_complete=checkpoint.remove if checkpoint else None)
-        except BaseException:
+        except BaseException as exc:
             if checkpoint is not None:
-                checkpoint.tell_kept()
+                checkpoint.tell_kept(exc)
             raise
 
 
@@ -373,8 +398,8 @@ def _scan_shard(scanner: Scanner, genome: Genome, plan: ScanPlan, chunks: list[P
                     checkpoint.add(record)
                     if progress is not None:
                         progress(_chunk_bases(plan, planned))
-        except BaseException:
-            checkpoint.tell_kept()
+        except BaseException as exc:
+            checkpoint.tell_kept(exc)
             raise
         checkpoint.close()
         os.replace(checkpoint.path, outset.temp(".scores"))

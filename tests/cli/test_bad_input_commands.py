@@ -109,7 +109,11 @@ def test_a_full_disk_names_the_output_and_leaves_none(suffix, message, folder, c
                            ["scan", "g.fa", "--model", "model", "-t", "0", "--bedgraph", "-o", "out"])
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    assert result.stderr.splitlines()[-1] == f"ielmscan: error: {message}"
+    # One line: the failure, then what was kept for --resume (the scored chunks survive a full disk).
+    line, = result.stderr.splitlines()
+    assert line.startswith(f"ielmscan: error: {message}"), line
+    kept = os.path.exists(os.path.join(folder, "out.checkpoint"))  # none when it failed before a chunk was scored
+    assert line.endswith("kept in out.checkpoint: run the same command with --resume to continue") == kept, line
     assert capfd.readouterr().err == ""  # nothing from libBigWig
     assert not [p for p in os.listdir(folder) if p.startswith(("out.", ".out")) and not p.endswith(".checkpoint")]
 

@@ -150,9 +150,9 @@ def test_manifest_reports_the_time_the_model_waited_for_input(tiny, tmp_path, mo
     # loop waits at least that long for the first one.
     prepare = Scanner.prepare
 
-    def slow_prepare(self, chunk):
+    def slow_prepare(self, chunk, *context):
         time.sleep(0.2)
-        return prepare(self, chunk)
+        return prepare(self, chunk, *context)
 
     monkeypatch.setattr(Scanner, "prepare", slow_prepare)
     slow = run_scan(fasta, bundle, params(window=W, stride=S, chunk_size=200), str(tmp_path / "slow"))

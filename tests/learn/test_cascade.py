@@ -55,14 +55,37 @@ def test_fast_scan_sends_fewer_windows_and_keeps_the_regions(gc_with_cascade, tm
     full, fast = results[False], results[True]
     assert fast.windows_to_ensemble < 0.6 * full.windows_to_ensemble
     assert fast.windows_rejected == full.windows_to_ensemble - fast.windows_to_ensemble
-    # Both GC islands are found, with edges within two bins of the full scan's.
+    # Both GC islands are found, exactly where the full scan finds them: every window sharing a bin with
+    # a window that passes the first stage is scored, so a bin is either the full scan's or a gap.
     assert len(full.regions) == len(fast.regions) == 2
-    for a, b in zip(full.regions, fast.regions):
-        assert abs(a.start - b.start) <= 100 and abs(a.end - b.end) <= 100
+    assert [(r.start, r.end) for r in fast.regions] == [(r.start, r.end) for r in full.regions]
+    exact = np.isfinite(fast.bins)
+    assert 0 < exact.sum() < len(exact)
+    np.testing.assert_allclose(fast.bins[exact], full.bins[exact], atol=1e-6)
     # Windows the ensemble scored in fast mode have exactly the full-scan score; the rest are unscored.
     scored = ~np.isnan(fast.scores)
     assert scored.sum() == fast.windows_to_ensemble
     np.testing.assert_allclose(fast.scores[scored], full.scores[scored], atol=1e-6)
+    # The share of the sequence examined does not shrink: rejected windows count as examined.
+    assert fast.bases_scored == full.bases_scored
+
+
+def test_fast_bins_are_exact_across_chunk_borders(gc_with_cascade, tmp_path):
+    # Small chunks: a window passing the first stage near a chunk's end brings in windows of the next chunk.
+    rng = np.random.default_rng(5)
+    seq = "".join(rng.choice(list("ACGT"), 6000, p=[0.3, 0.2, 0.2, 0.3]))
+    seq = seq[:1930] + "GC" * 150 + seq[2230:]
+    fasta = write_fasta(tmp_path / "g.fa", [("c", seq)])
+    fp32 = ScorerSettings(device="cpu", precision=Precision.fp32)
+    results = {}
+    for fast in (False, True):
+        with Scanner(gc_with_cascade, ScanParams(fast=fast, chunk_size=500, scorer=fp32)) as scanner, \
+                Genome.open(fasta) as genome:
+            results[fast] = scanner.score_interval(genome, Interval("c", 0, len(seq)))
+    full, fast = results[False], results[True]
+    exact = np.isfinite(fast.bins)
+    np.testing.assert_allclose(fast.bins[exact], full.bins[exact], atol=1e-6)
+    assert [(r.start, r.end) for r in fast.regions] == [(r.start, r.end) for r in full.regions]
 
 
 def test_fast_needs_a_cascade(tmp_path):
