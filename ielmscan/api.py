@@ -39,14 +39,21 @@ def scan(
     chroms: Sequence[str] | None = None,
     regions_bed: str | Path | None = None,
     force: bool = False,
+    blacklist_bed: str | Path | None = None,
+    tabix: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Scan a genome FASTA like ``ielmscan scan``: writes PREFIX.bed, PREFIX.bw, PREFIX.json; returns the manifest.
 
     ``params`` holds the window (default: the bundle's), stride, N policy, threshold and device settings.
+    ``blacklist_bed``: windows overlapping its intervals are not scored; ``tabix``: PREFIX.bed.gz + .tbi
+    instead of PREFIX.bed; ``resume``: continue from PREFIX.checkpoint after an interrupted run.
     An output never replaces an input; ``force`` lets it replace the outputs of an earlier scan.
     """
     return run_scan(Path(fasta), bundle or load_bundle(), params or ScanParams(), str(prefix), chroms=chroms,
-                    regions_bed=Path(regions_bed) if regions_bed is not None else None, force=force)
+                    regions_bed=Path(regions_bed) if regions_bed is not None else None, force=force,
+                    blacklist_bed=Path(blacklist_bed) if blacklist_bed is not None else None, tabix=tabix,
+                    resume=resume)
 
 
 def predict(

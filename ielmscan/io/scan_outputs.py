@@ -36,9 +36,12 @@ class ScanOutputs:
 
     @classmethod
     def find(cls, prefix: str | Path, genome: str | Path | None = None) -> ScanOutputs:
-        """PREFIX.bw, PREFIX.bed and PREFIX.json, checked; ``genome`` overrides the manifest's FASTA."""
+        """PREFIX.bw, PREFIX.bed (or the `--tabix` PREFIX.bed.gz) and PREFIX.json, checked; ``genome`` overrides
+        the manifest's FASTA."""
         prefix = str(prefix)
         track, calls, manifest = (Path(prefix + suffix) for suffix in (".bw", ".bed", ".json"))
+        if not calls.exists() and Path(prefix + ".bed.gz").exists():
+            calls = Path(prefix + ".bed.gz")
         for path, what in ((manifest, "scan manifest"), (track, "scan track"), (calls, "scan calls")):
             check_file(path, what)
         try:

@@ -21,6 +21,7 @@ import pysam
 
 from ielmscan.errors import InputError, OutputError
 from ielmscan.io.capture import captured_stderr
+from ielmscan.io.writers import tabix_index
 
 __all__ = ["InfoField", "VcfReader", "VcfRecord", "VcfWriter", "index_vcf", "vcf_index_paths"]
 
@@ -232,12 +233,5 @@ class VcfWriter:
 
 
 def index_vcf(path: Path, index: Path) -> None:
-    """Build the tabix index ``index`` of the bgzip-compressed, sorted VCF ``path``."""
-    with captured_stderr() as log:
-        try:
-            pysam.tabix_index(str(path), preset="vcf", force=True, index=str(index))
-            failure = None
-        except (OSError, ValueError) as exc:
-            failure = exc
-    if failure is not None:
-        raise OutputError(f"cannot index {path}: {_htslib_detail(log.text, str(failure))}")
+    """Build the tabix index ``index`` of the bgzip-compressed, sorted VCF ``path`` (the writers' one indexer)."""
+    tabix_index(path, index, preset="vcf")
