@@ -110,6 +110,9 @@ class Caller:
         if self.calibration is not None:
             scored = bins[np.isfinite(bins)]
             self.exceeding += np.bincount(self.calibration.exceeding(scored), minlength=len(self.exceeding))
+            # --fast gaps were examined too: tests for the q-values, at p = 1 (the first stage vouched that
+            # they are not called), so that the called bins' q-values are the full scan's.
+            self.exceeding[-1] += int(np.count_nonzero(examined & ~np.isfinite(bins)))
             p_values = self.calibration.p_values(np.array([r.max_score for r in regions], dtype=np.float32))
             regions = [replace(r, p_value=float(pv)) for r, pv in zip(regions, p_values)]
         starts, ends = grid.bin_edges(interval.start, interval.end)

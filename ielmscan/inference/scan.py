@@ -99,9 +99,9 @@ class PreparedChunk:
     keep: np.ndarray  # window indices (within the chunk) for the transformers
     ids: np.ndarray | None  # int32 (members, n) token ids, bundle order; None when nothing to score
     ids_rc: np.ndarray | None  # the same for the reverse complement, when RC averaging is on
-    rejected: int  # windows the --fast first stage turned away
-    offset: int = 0  # windows of context read before the chunk (--fast looks at neighbouring windows)
-    usable: np.ndarray | None = None  # --fast: the chunk's windows without too many N, not blacklisted
+    offset: int = 0  # windows of context read before the chunk's own (--fast looks at neighbouring windows)
+    usable: np.ndarray | None = None  # --fast: windows without too many N, not blacklisted (context included)
+    n_windows: int = 0  # the chunk's own windows, after the context before them
 
 
 class Scanner:
@@ -141,9 +141,9 @@ class Scanner:
         """Everything before the transformers: encode, drop N and blacklisted windows, apply the --fast first stage.
 
         ``chunk`` may hold ``offset`` windows of context before the ``n_windows`` to score (and some after):
-        --fast sends to the ensemble every window that shares a bin with a window passing the first stage,
-        which may lie in the next or previous chunk. Runs in the prefetch thread (the Numba kernels release
-        the GIL), one chunk ahead of inference.
+        with --fast, a window the ensemble calls brings in every window it shares a bin with, and those may
+        lie in the next or previous chunk. Runs in the prefetch thread (the Numba kernels release the GIL),
+        one chunk ahead of inference.
         """
         p = self.params
         n = chunk.n_windows if n_windows is None else n_windows
@@ -153,39 +153,52 @@ class Scanner:
             usable &= ~self.blacklist.window_mask(chunk.interval, p.grid, chunk.first_window, chunk.n_windows)
         keep = np.flatnonzero(usable)
         ids = ids_rc = None
-        rejected = 0
         if len(keep):
             ids = kmer_token_ids(codes, self.id_ks)
             if self.cascade is not None:
                 first = self.cascade.scores(ids[self.cascade_rows], p.window, p.stride)
-                passing = usable & (first >= self.cascade.threshold)
-                # A bin is exact when every window covering it is scored, so a window passing the first
-                # stage brings in every window it shares a bin with: a called bin always holds a window the
-                # ensemble calls, which passes with the first stage's calibrated recall.
-                reach = -(-p.window // p.stride) - 1
-                wanted = passing.copy()
-                for shift in range(1, reach + 1):
-                    wanted[shift:] |= passing[:-shift]
-                    wanted[:-shift] |= passing[shift:]
-                inside = np.zeros(len(usable), dtype=bool)
-                inside[offset: offset + n] = True
-                keep = np.flatnonzero(wanted & usable & inside)
-                rejected = int(np.count_nonzero(usable & inside)) - len(keep)
+                keep = np.flatnonzero(usable & (first >= self.cascade.threshold))  # context windows included
                 ids = ids[: len(self.bundle.ks)]
             if len(keep) and p.scorer.reverse_complement:
                 ids_rc = kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
-        own = usable[offset: offset + n] if self.cascade is not None else None
-        return PreparedChunk(chunk, keep, ids, ids_rc, rejected, offset, own)
+        return PreparedChunk(chunk, keep, ids, ids_rc, offset, usable if self.cascade is not None else None, n)
 
-    def _score(self, scorer: EnsembleScorer, prepared: PreparedChunk, n_windows: int) -> np.ndarray:
-        """One chunk's window scores (NaN where not usable, REJECTED where --fast kept a window from the ensemble)."""
+    def _score(self, scorer: EnsembleScorer, prepared: PreparedChunk) -> np.ndarray:
+        """One chunk's window scores: NaN where not usable, REJECTED where --fast kept a window from the ensemble.
+
+        --fast scores the windows passing the first stage, then every window that shares a bin with one the
+        ensemble calls (at the scan's call threshold). A bin the full scan calls holds a window the ensemble
+        calls (a bin's value is a mean of its windows); when that window passes the first stage (its
+        calibrated recall) the bin is scored whole and is the full scan's. Any other bin with a REJECTED
+        window is a gap (:meth:`Caller.finish`).
+        """
         p = self.params
-        done = np.full(n_windows, np.nan, dtype=np.float32)
-        if prepared.usable is not None:  # --fast: what the ensemble does not score, the first stage vouched for
-            done[prepared.usable] = REJECTED
-        if len(prepared.keep):
-            done[prepared.keep - prepared.offset] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window,
-                                                                       p.stride, prepared.keep)
+        lo, n = prepared.offset, prepared.n_windows
+        done = np.full(n, np.nan, dtype=np.float32)
+        if prepared.usable is None:  # a full scan: every usable window
+            if len(prepared.keep):
+                done[prepared.keep - lo] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride,
+                                                              prepared.keep)
+            return done
+        usable = prepared.usable
+        done[usable[lo: lo + n]] = REJECTED
+        if not len(prepared.keep):
+            return done
+        first = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, prepared.keep)
+        called = np.zeros(len(usable), dtype=bool)
+        called[prepared.keep[first >= self.caller.threshold]] = True
+        reach = -(-p.window // p.stride) - 1  # windows on each side that share a bin with a window
+        wanted = called.copy()
+        for shift in range(1, reach + 1):
+            wanted[shift:] |= called[:-shift]
+            wanted[:-shift] |= called[shift:]
+        wanted[prepared.keep] = False  # scored already
+        wanted[:lo] = wanted[lo + n:] = False  # context windows are their own chunk's
+        second = np.flatnonzero(wanted & usable)
+        own = (prepared.keep >= lo) & (prepared.keep < lo + n)
+        done[prepared.keep[own] - lo] = first[own]
+        if len(second):
+            done[second - lo] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, second)
         return done
 
     def scored(self, genome: Genome, intervals: Sequence[Interval],
@@ -209,10 +222,11 @@ class Scanner:
                 yield c, self.prepare(chunk, c.first_window - first, c.n_windows)
 
         stream = prefetched(prepared(), depth=1 + len(self.scorers.scorers), wait=self.input_wait)
-        scored = self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1], item[0].n_windows))
+        scored = self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1]))
         with closing(stream), closing(scored):  # stopped early: the reader thread and queued chunks stop too
             for (planned, ready), done in scored:
-                yield planned, ChunkScores(planned.interval, planned.first_window, done, ready.rejected)
+                rejected = int(np.count_nonzero(done == REJECTED))
+                yield planned, ChunkScores(planned.interval, planned.first_window, done, rejected)
 
     def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int, rejected: int) -> IntervalResult:
         """The interval's bins, regions and counts from its window scores (the blacklisted windows counted)."""
