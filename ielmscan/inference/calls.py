@@ -19,7 +19,7 @@ from ielmscan.model.bundle import Bundle
 from ielmscan.model.calibration import Calibration, benjamini_hochberg
 
 if TYPE_CHECKING:
-    from ielmscan.inference.scan import ScanParams
+    from ielmscan.inference.params import ScanParams
 
 log = logging.getLogger(__name__)
 

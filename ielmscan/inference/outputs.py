@@ -25,7 +25,7 @@ from ielmscan.io.writers import (BigWigWriter, OutputSet, Region, check_tabix_le
 from ielmscan.model.bundle import Bundle
 
 if TYPE_CHECKING:
-    from ielmscan.inference.scan import ScanParams
+    from ielmscan.inference.params import ScanParams
     from ielmscan.inference.scorer_pool import ScorerPool
 
 OUTPUT_SUFFIXES = (".bed", ".bw", ".json")  # the manifest last: its presence marks a complete set
