@@ -124,6 +124,10 @@ ScoringThreads = Annotated[Optional[int], typer.Option(
 # Every command that writes: outputs never replace an input; an earlier run's outputs only with --force.
 Force = Annotated[bool, typer.Option("--force", help="Replace the outputs of an earlier run (never an input).",
                                      rich_help_panel=OUTPUT)]
+Bedgraph = Annotated[bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text "
+                                         "(4 decimals).", rich_help_panel=OUTPUT)]
+Tabix = Annotated[bool, typer.Option("--tabix", help="Write the BED (and bedGraph) bgzip-compressed with a tabix index: "
+                                     "PREFIX.bed.gz + PREFIX.bed.gz.tbi instead of PREFIX.bed.", rich_help_panel=OUTPUT)]
 DEFAULT_K_TEXT = ",".join(map(str, DEFAULT_KS))
 __all__ = ["DEFAULT_HEADS", "DEFAULT_HIDDEN", "DEFAULT_K_TEXT", "DEFAULT_LAYERS", "DEFAULT_WINDOW"]
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from ielmscan.cli.common import (CLUSTER, INPUT, MODEL, OUTPUT, PERF, SCAN, Force, ModelDir, ScanDevices, ScoringBatch,
-                                 ScoringThreads, ScoringWorkers, app, friendly_errors, load_model, progress_bar)
+from ielmscan.cli.common import (CLUSTER, INPUT, MODEL, OUTPUT, PERF, SCAN, Bedgraph, Force, ModelDir, ScanDevices, ScoringBatch,
+                                 ScoringThreads, ScoringWorkers, Tabix, app, friendly_errors, load_model, progress_bar)
 from ielmscan.errors import InputError
 from ielmscan.inference.devices import Precision
 
@@ -92,14 +92,8 @@ def scan(
                           "the current folder].",
                      rich_help_panel=OUTPUT),
     ] = None,
-    bedgraph: Annotated[
-        bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
-                           rich_help_panel=OUTPUT)
-    ] = False,
-    tabix: Annotated[
-        bool, typer.Option("--tabix", help="Write the BED (and bedGraph) bgzip-compressed with a tabix index: "
-                           "PREFIX.bed.gz + PREFIX.bed.gz.tbi instead of PREFIX.bed.", rich_help_panel=OUTPUT)
-    ] = False,
+    bedgraph: Bedgraph = False,
+    tabix: Tabix = False,
     force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar and no summary line.", rich_help_panel=OUTPUT)
@@ -202,14 +196,8 @@ def merge(
                                      "with, where it is no longer at the path they recorded (its sha256 must "
                                      "match) \\[default: that path].", rich_help_panel=MODEL, show_default=False)
     ] = None,
-    bedgraph: Annotated[
-        bool, typer.Option("--bedgraph", help="Also write PREFIX.bedGraph: the track's bins as text (4 decimals).",
-                           rich_help_panel=OUTPUT)
-    ] = False,
-    tabix: Annotated[
-        bool, typer.Option("--tabix", help="Write the BED (and bedGraph) bgzip-compressed with a tabix index: "
-                           "PREFIX.bed.gz + PREFIX.bed.gz.tbi instead of PREFIX.bed.", rich_help_panel=OUTPUT)
-    ] = False,
+    bedgraph: Bedgraph = False,
+    tabix: Tabix = False,
     force: Force = False,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No summary line.", rich_help_panel=OUTPUT)

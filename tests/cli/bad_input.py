@@ -16,8 +16,20 @@ import pytest
 from typer.testing import CliRunner
 
 from ielmscan.cli import app
+from ielmscan.io.synthetic import write_synthetic_genome
 
 runner = CliRunner()
+
+
+def genome_folder(folder: Path, bundle: Path) -> Path:
+    """A user's folder with a good genome `g.fa` (not yet indexed) and a bundle `model` (a link to ``bundle``)."""
+    write_synthetic_genome(folder / "g.fa", {"chr1": 1_500}, seed=1)
+    (folder / "model").symlink_to(bundle)
+    return folder
+
+
+def nothing(folder: Path) -> None:
+    """The spoiler of a row whose bad input is on the command line only."""
 
 
 def snapshot(folder: Path) -> dict[str, bytes | str | None]:

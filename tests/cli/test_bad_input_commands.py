@@ -14,10 +14,9 @@ import pyBigWig
 import pytest
 
 from ielmscan.cli import app
-from ielmscan.io.synthetic import write_synthetic_genome
 from ielmscan.io.writers import OutputSet
 
-from tests.cli.bad_input import Case, cases, check_refusal, runner, snapshot
+from tests.cli.bad_input import Case, cases, check_refusal, genome_folder, nothing, runner, snapshot
 
 # --threshold: a scan of the random test bundle then has no calibration warning before its refusal.
 SCAN = ["scan", "g.fa", "--model", "model", "-t", "0.5"]
@@ -26,14 +25,7 @@ INDEX = ("g.fa.fai",)  # built on the way by refusals that open the genome
 
 @pytest.fixture
 def folder(tmp_path: Path, random_bundle_dir: Path) -> Path:
-    """A user's folder with a good genome `g.fa` (not yet indexed) and a bundle `model`."""
-    write_synthetic_genome(tmp_path / "g.fa", {"chr1": 1_500}, seed=1)
-    (tmp_path / "model").symlink_to(random_bundle_dir)
-    return tmp_path
-
-
-def nothing(folder: Path) -> None:
-    pass
+    return genome_folder(tmp_path, random_bundle_dir)
 
 
 def bed(text: str):

@@ -19,21 +19,14 @@ from typer.testing import CliRunner
 from ielmscan.cli import app, main
 from ielmscan.io.synthetic import write_synthetic_genome
 
-from tests.cli.bad_input import Case, cases, check_refusal
+from tests.cli.bad_input import Case, cases, check_refusal, genome_folder, nothing
 
 SCAN = ["--model", "model", "-o", "out"]
 
 
 @pytest.fixture
 def folder(tmp_path: Path, random_bundle_dir: Path) -> Path:
-    """A user's folder with a good genome `g.fa` (not yet indexed) and a bundle `model`."""
-    write_synthetic_genome(tmp_path / "g.fa", {"chr1": 1_500}, seed=1)
-    (tmp_path / "model").symlink_to(random_bundle_dir)
-    return tmp_path
-
-
-def nothing(folder: Path) -> None:
-    pass
+    return genome_folder(tmp_path, random_bundle_dir)
 
 
 def write(name: str, content: bytes):  # noqa: ANN201 (a spoiler for Case)
