@@ -391,15 +391,37 @@ class OutputSet:
             raise ValueError(f"suffix {suffix!r} is not one of {list(self.suffixes)}")
 
     def commit(self) -> None:
-        """Rename every temporary file asked for to its final name, all or nothing."""
+        """Rename every temporary file asked for to its final name, all or nothing; an earlier run's outputs
+        of this prefix that the new set does not have (a `.bed` after `--tabix`, a `.bedGraph` no longer asked
+        for) go with the set they belonged to, so that no stale file is left beside the new ones."""
         moves = [(self._temps[s], self.final(s)) for s in self.suffixes if s in self._temps]
         try:
             self._check_finals([final for _, final in moves])
-            replace_together(moves)
+            replace_together(moves, self._leftovers([final for _, final in moves]))
         except OutputError:
             self.discard()
             raise
         self._temps.clear()
+
+    def _leftovers(self, finals: list[Path]) -> list[Path]:
+        """Files an earlier run's manifest among ``finals`` lists beside this prefix that the new set lacks."""
+        keep = {f.resolve() for f in finals}
+        leftovers: list[Path] = []
+        for manifest in (f for f in finals if f.suffix == ".json" and f.resolve() in earlier_run_outputs([f])):
+            try:
+                listed = json.loads(manifest.read_text(encoding="utf-8"))["outputs"].values()
+            except (OSError, ValueError, KeyError, AttributeError):
+                continue
+            for name in listed:
+                path = Path(str(name))
+                same_prefix = path.parent.resolve() == self.folder.resolve() and path.name.startswith(self.prefix.name)
+                if same_prefix and path.is_file() and not path.is_symlink() and path.resolve() not in keep:
+                    try:
+                        check_not_inputs([path], self.inputs)
+                    except OutputError:
+                        continue  # never an input, even one an earlier run wrote
+                    leftovers.append(path)
+        return leftovers
 
     def discard(self) -> None:
         """Delete every temporary file; final files stay as they were."""

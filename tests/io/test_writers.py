@@ -667,3 +667,33 @@ def test_sequences_too_long_for_a_tbi_index_are_refused() -> None:
     check_tabix_lengths([("chr1", 248_956_422), ("chrX", TABIX_MAX_LENGTH)])
     with pytest.raises(OutputError, match="chr3B .* longer than a .tbi index"):
         check_tabix_lengths([("chr1", 1_000), ("chr3B", 830_829_764)])
+
+
+def test_a_rerun_retires_the_earlier_runs_outputs_it_no_longer_writes(tmp_path):
+    # First run: BED, bedGraph and manifest; the rerun writes a bgzip BED instead and no bedGraph.
+    prefix = tmp_path / "run"
+    with OutputSet(prefix, (".bed", ".bedGraph", ".json")) as first:
+        for suffix in (".bed", ".bedGraph"):
+            first.temp(suffix).write_text("chr1\t0\t10\n")
+        write_manifest(first.temp(".json"), {"ielmscan_version": "x", "outputs": {
+            s.lstrip("."): str(first.final(s)) for s in (".bed", ".bedGraph", ".json")}})
+    (tmp_path / "run.notes").write_text("mine")  # the user's, listed by no manifest
+    with OutputSet(prefix, (".bed.gz", ".json")) as second:
+        second.temp(".bed.gz").write_bytes(b"new")
+        write_manifest(second.temp(".json"), {"ielmscan_version": "x", "outputs": {
+            s.lstrip("."): str(second.final(s)) for s in (".bed.gz", ".json")}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.bed.gz", "run.json", "run.notes"]
+
+
+def test_a_rerun_never_retires_an_input_or_a_file_beside_another_prefix(tmp_path):
+    prefix = tmp_path / "run"
+    other = tmp_path / "other.bed"
+    other.write_text("keep")
+    with OutputSet(prefix, (".bed", ".json")) as first:
+        first.temp(".bed").write_text("x")
+        write_manifest(first.temp(".json"), {"ielmscan_version": "x", "outputs": {
+            "bed": str(first.final(".bed")), "json": str(first.final(".json")), "other": str(other)}})
+    with OutputSet(prefix, (".bed.gz", ".json"), inputs=[prefix.with_suffix(".bed")]) as second:
+        second.temp(".bed.gz").write_bytes(b"new")
+        write_manifest(second.temp(".json"), {"ielmscan_version": "x", "outputs": {}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.bed", "run.bed", "run.bed.gz", "run.json"]
