@@ -68,6 +68,11 @@ class WindowGrid:
         """Number of stride bins of ``length`` bases: ceil(length / stride)."""
         return bin_count(length, self.stride)
 
+    @property
+    def bin_neighbours(self) -> int:
+        """Windows on each side of a window that share a bin with it: ceil(window / stride) - 1."""
+        return -(-self.window // self.stride) - 1
+
     def last_bin(self, j: int) -> int:
         """Index of the bin holding window j's last base (window j overlaps bins j..last_bin(j))."""
         return (j * self.stride + self.window - 1) // self.stride

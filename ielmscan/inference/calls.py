@@ -90,35 +90,38 @@ class Caller:
         """The caller of a scan of ``bundle`` with ``params`` (window resolved): its threshold and rule."""
         return cls(params.grid, bundle.calibration, *call_threshold(bundle, params))
 
-    def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int = 0, rejected: int = 0,
-               blacklisted: int = 0) -> IntervalResult:
-        """Bins, regions (with p-values) and counts of an interval whose every window is scored (or NaN)."""
+    def finish(self, interval: Interval, scores: np.ndarray, blacklisted: int = 0) -> IntervalResult:
+        """Bins, regions (with p-values) and counts of an interval whose every window is scored, NaN (skipped)
+        or REJECTED (``--fast``); ``blacklisted`` of the NaN windows were kept out by a blacklist."""
         grid = self.grid
-        rejected_mask = scores == REJECTED
-        examined = np.isfinite(bin_window_scores(np.where(np.isnan(scores), np.nan, 0).astype(np.float32),
-                                                 grid.window, grid.stride, len(interval)))
-        if rejected_mask.any():
-            scores = np.where(rejected_mask, np.float32(np.nan), scores)
+        rejected = scores == REJECTED
+        n_rejected = int(np.count_nonzero(rejected))
+        if n_rejected:
+            scores = np.where(rejected, np.float32(np.nan), scores)
         bins = bin_window_scores(scores, grid.window, grid.stride, len(interval))
-        if rejected_mask.any():
-            # A bin is the full scan's value only where the ensemble scored every window covering it;
-            # one the first stage vouched for in part is a gap, like one it vouched for whole.
-            share = bin_window_scores(np.where(np.isnan(scores) & ~rejected_mask, np.nan, rejected_mask)
-                                      .astype(np.float32), grid.window, grid.stride, len(interval))
+        examined = np.isfinite(bins)
+        if n_rejected:
+            # Per bin, the share of its usable windows the first stage vouched for: finite where the scan
+            # examined the bin (scored or vouched for); a bin is the full scan's value only where the ensemble
+            # scored every window covering it, and one vouched for in part is a gap, like one vouched for whole.
+            share = bin_window_scores(np.where(np.isnan(scores) & ~rejected, np.nan, rejected).astype(np.float32),
+                                      grid.window, grid.stride, len(interval))
+            examined = np.isfinite(share)
             bins = np.where(share > 0, np.float32(np.nan), bins)
         regions = regions_from_bins(interval.chrom, interval.start, interval.end, grid.stride, bins, self.threshold)
         if self.calibration is not None:
             scored = bins[np.isfinite(bins)]
             self.exceeding += np.bincount(self.calibration.exceeding(scored), minlength=len(self.exceeding))
             # --fast gaps were examined too: tests for the q-values, at p = 1 (the first stage vouched that
-            # they are not called), so that the called bins' q-values are the full scan's.
+            # they are not called), so the called bins' q-values are never smaller than the full scan's.
             self.exceeding[-1] += int(np.count_nonzero(examined & ~np.isfinite(bins)))
             p_values = self.calibration.p_values(np.array([r.max_score for r in regions], dtype=np.float32))
             regions = [replace(r, p_value=float(pv)) for r, pv in zip(regions, p_values)]
         starts, ends = grid.bin_edges(interval.start, interval.end)
         # Bases the scan examined: bins with a usable window, scored or vouched for by the first stage.
         bases_scored = int((ends[examined] - starts[examined]).sum())
-        return IntervalResult(interval, scores, bins, regions, to_ensemble, rejected, bases_scored, blacklisted)
+        return IntervalResult(interval, scores, bins, regions, int(np.count_nonzero(scores >= 0)), n_rejected,
+                              bases_scored, blacklisted)
 
     def with_q_values(self, regions: list[Region]) -> list[Region]:
         """``regions`` with the Benjamini-Hochberg q-value of their best bin among every bin scored so far."""

@@ -63,16 +63,10 @@ class Checkpoint:
         for record in self.records:
             self._by_interval.setdefault(record.interval, []).append(record)
 
-    def restore(self, interval: int, scores: np.ndarray) -> tuple[int, int, set[int]]:
-        """Put the interval's saved chunks into ``scores``: (windows scored, windows rejected, first windows)."""
-        to_ensemble = rejected = 0
-        firsts: set[int] = set()
+    def restore(self, interval: int, scores: np.ndarray) -> None:
+        """Put the interval's saved chunks into ``scores`` (the whole interval's)."""
         for record in self._by_interval.pop(interval, []):
-            scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-            to_ensemble += int(np.count_nonzero(record.scores >= 0))  # NaN and REJECTED are not
-            rejected += record.rejected
-            firsts.add(record.first_window)
-        return to_ensemble, rejected, firsts
+            record.put_into(scores)
 
     def add(self, chunk: ChunkScores) -> None:
         """Save a finished chunk (``chunk.interval``: the interval's index in the run)."""

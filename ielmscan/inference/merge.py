@@ -98,12 +98,9 @@ def run_merge(
     def results() -> Iterator[IntervalResult]:
         for index, interval in enumerate(intervals):
             scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
-            rejected = 0
             for record in by_interval.get(index, []):
-                scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-                rejected += record.rejected
-            yield caller.finish(interval, scores, int(np.count_nonzero(scores >= 0)), rejected,
-                                blacklist.windows_in(interval, grid))
+                record.put_into(scores)
+            yield caller.finish(interval, scores, blacklist.windows_in(interval, grid))
 
     inputs = [path for name in shard_prefixes for path in (Path(f"{name}.json"), Path(f"{name}.scores"))]
     return write_outputs(prefix, results(), caller, description, sum(len(i) for i in intervals),

@@ -136,7 +136,7 @@ class Scanner:
         first = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, prepared.keep)
         called = np.zeros(len(usable), dtype=bool)
         called[prepared.keep[first >= self.caller.threshold]] = True
-        reach = -(-p.window // p.stride) - 1  # windows on each side that share a bin with a window
+        reach = p.grid.bin_neighbours
         wanted = called.copy()
         for shift in range(1, reach + 1):
             wanted[shift:] |= called[:-shift]
@@ -160,7 +160,7 @@ class Scanner:
         grid = self.params.grid
 
         # --fast reads the windows that share a bin with the chunk's first and last windows as context.
-        reach = -(-grid.window // grid.stride) - 1 if self.cascade is not None else 0
+        reach = grid.bin_neighbours if self.cascade is not None else 0
 
         def prepared() -> Iterator[tuple[PlannedChunk, PreparedChunk]]:
             for c in chunks:
@@ -174,13 +174,11 @@ class Scanner:
         scored = self.scorers.map(stream, lambda scorer, item: self._score(scorer, item[1]))
         with closing(stream), closing(scored):  # stopped early: the reader thread and queued chunks stop too
             for (planned, ready), done in scored:
-                rejected = int(np.count_nonzero(done == REJECTED))
-                yield planned, ChunkScores(planned.interval, planned.first_window, done, rejected)
+                yield planned, ChunkScores(planned.interval, planned.first_window, done)
 
-    def finish(self, interval: Interval, scores: np.ndarray, to_ensemble: int, rejected: int) -> IntervalResult:
+    def finish(self, interval: Interval, scores: np.ndarray) -> IntervalResult:
         """The interval's bins, regions and counts from its window scores (the blacklisted windows counted)."""
-        return self.caller.finish(interval, scores, to_ensemble, rejected,
-                                  self.blacklist.windows_in(interval, self.params.grid))
+        return self.caller.finish(interval, scores, self.blacklist.windows_in(interval, self.params.grid))
 
     def score_interval(
         self, genome: Genome, interval: Interval, progress: Callable[[int], None] | None = None
@@ -188,21 +186,13 @@ class Scanner:
         """Every window of ``interval`` scored, binned and called (regions with p-values)."""
         plan = ScanPlan([interval], self.params.grid, self.params.chunk_windows)
         scores = np.full(plan.windows_in(0), np.nan, dtype=np.float32)
-        to_ensemble = rejected = 0
         for planned, record in self.scored(genome, plan.intervals, plan.chunks):
-            scored, dropped = _place(scores, record)
-            to_ensemble, rejected = to_ensemble + scored, rejected + dropped
+            record.put_into(scores)
             if progress is not None:
                 progress(_chunk_bases(plan, planned))
         if progress is not None and len(scores) == 0:
             progress(len(interval))  # an interval shorter than a window
-        return self.finish(interval, scores, to_ensemble, rejected)
-
-
-def _place(scores: np.ndarray, record: ChunkScores) -> tuple[int, int]:
-    """Put a chunk's window scores into its interval's ``scores``: (windows scored, windows --fast rejected)."""
-    scores[record.first_window: record.first_window + len(record.scores)] = record.scores
-    return int(np.count_nonzero(record.scores >= 0)), record.rejected  # NaN and REJECTED are not scores
+        return self.finish(interval, scores)
 
 
 def default_prefix(fasta: Path, endings: tuple[str, ...] = (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas")) -> str:
@@ -311,19 +301,19 @@ def run_scan(
             with closing(scanner.scored(genome, intervals, todo)) as stream:
                 for index, interval in enumerate(intervals):
                     scores = np.full(plan.windows_in(index), np.nan, dtype=np.float32)
-                    to_ensemble, rejected, _ = checkpoint.restore(index, scores) if checkpoint else (0, 0, set())
+                    if checkpoint is not None:
+                        checkpoint.restore(index, scores)
                     if progress is not None:
                         progress(sum(_chunk_bases(plan, c) for c in chunks if c.interval == index
                                      and (index, c.first_window) in done) + (len(interval) if len(scores) == 0 else 0))
                     for _ in range(sum(1 for c in todo if c.interval == index)):
                         planned, record = next(stream)
-                        scored, dropped = _place(scores, record)
-                        to_ensemble, rejected = to_ensemble + scored, rejected + dropped
+                        record.put_into(scores)
                         if checkpoint is not None:
                             checkpoint.add(record)
                         if progress is not None:
                             progress(_chunk_bases(plan, planned))
-                    yield scanner.finish(interval, scores, to_ensemble, rejected)
+                    yield scanner.finish(interval, scores)
 
         try:
             return write_outputs(prefix, results(), scanner.caller, description, sum(len(i) for i in intervals),

@@ -2,8 +2,9 @@
 `ielmscan merge` joins.
 
 Layout: a magic line, the header (JSON, length- and CRC-framed), then one record per finished chunk: the
-interval's index in the run, the chunk's first window, its window count, how many windows the `--fast`
-first stage rejected, the float32 scores (NaN where a window was not scored), and a CRC32 of the record.
+interval's index in the run, the chunk's first window, its window count, the float32 scores as the scan
+marks them (NaN where a window was skipped, a marker where `--fast` kept it from the ensemble), and a CRC32
+of the record.
 The header is written to a temporary file and renamed into place, so a store either has a whole header
 or does not exist; a record cut short by a kill (power loss, SIGKILL) fails its length or CRC check and
 is dropped when the store is reopened to continue.
@@ -24,7 +25,7 @@ from ielmscan.errors import InputError
 
 MAGIC = b"ielmscan window scores v1\n"
 _LENGTH = struct.Struct("<I")
-_RECORD = struct.Struct("<IqII")  # interval index, first window, windows, windows rejected by --fast
+_RECORD = struct.Struct("<IqI")  # interval index, first window, windows
 _CRC = struct.Struct("<I")
 
 
@@ -34,8 +35,11 @@ class ChunkScores:
 
     interval: int
     first_window: int
-    scores: np.ndarray  # float32, NaN where a window was skipped (N bases) or rejected by --fast
-    rejected: int = 0
+    scores: np.ndarray  # float32 as the scan marks them: NaN where skipped, a negative marker where --fast rejected
+
+    def put_into(self, scores: np.ndarray) -> None:
+        """Copy these windows' scores into ``scores``, the whole interval's (one float per window)."""
+        scores[self.first_window: self.first_window + len(self.scores)] = self.scores
 
 
 class ScoreStore:
@@ -74,7 +78,7 @@ class ScoreStore:
     def append(self, chunk: ChunkScores) -> None:
         """Add a finished chunk and push it to disk, so that a kill after this call loses nothing of it."""
         scores = np.ascontiguousarray(chunk.scores, dtype="<f4")
-        body = _RECORD.pack(chunk.interval, chunk.first_window, len(scores), chunk.rejected) + scores.tobytes()
+        body = _RECORD.pack(chunk.interval, chunk.first_window, len(scores)) + scores.tobytes()
         self._handle.write(body + _CRC.pack(zlib.crc32(body)))
         self._handle.flush()
         os.fsync(self._handle.fileno())
@@ -123,12 +127,12 @@ def _read(path: Path, strict: bool) -> tuple[dict[str, Any], list[ChunkScores], 
         end = pos + _RECORD.size
         if end > len(data):
             break
-        interval, first, n, rejected = _RECORD.unpack_from(data, pos)
+        interval, first, n = _RECORD.unpack_from(data, pos)
         crc_at = end + 4 * n
         if crc_at + _CRC.size > len(data) or _CRC.unpack_from(data, crc_at)[0] != zlib.crc32(data[pos:crc_at]):
             break
         scores = np.frombuffer(data, dtype="<f4", count=n, offset=end).astype(np.float32)
-        records.append(ChunkScores(interval, first, scores, rejected))
+        records.append(ChunkScores(interval, first, scores))
         pos = crc_at + _CRC.size
     if strict and pos != len(data):
         raise InputError(f"{path} is cut short or damaged after {len(records)} chunk(s): run that shard again")

@@ -111,3 +111,11 @@ def test_property_windows_fit_and_bins_tile_the_stretch(geometry) -> None:
         for start in covering:
             covered[start : start + window] = True
         assert covered.all() and covering[-1] == length - window
+
+
+@pytest.mark.parametrize("window, stride", [(200, 50), (200, 60), (50, 50), (7, 3)])
+def test_bin_neighbours_are_the_windows_sharing_a_bin(window, stride):
+    grid = WindowGrid(window, stride)
+    j = 40
+    sharing = [i for i in range(100) if i != j and grid.last_bin(i) >= j and i <= grid.last_bin(j)]
+    assert sharing == [*range(j - grid.bin_neighbours, j), *range(j + 1, j + grid.bin_neighbours + 1)]
