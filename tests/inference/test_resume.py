@@ -44,6 +44,15 @@ def outputs(prefix: Path) -> tuple[bytes, bytes]:
     return Path(f"{prefix}.bed").read_bytes(), Path(f"{prefix}.bw").read_bytes()
 
 
+def killed_scan(monkeypatch: pytest.MonkeyPatch, chunks: int, *args, **kwargs) -> Killed:
+    """Run ``run_scan(*args, **kwargs)`` killed after its ``chunks``-th checkpointed chunk; the kill it died of."""
+    with monkeypatch.context() as patch:
+        kill_after(patch, chunks)
+        with pytest.raises(Killed) as stopped:
+            run_scan(*args, **kwargs)
+    return stopped.value
+
+
 def kill_after(monkeypatch: pytest.MonkeyPatch, chunks: int) -> None:
     """Make the scan die right after its ``chunks``-th chunk reached the checkpoint."""
     original = ScoreStore.append
@@ -60,15 +69,12 @@ def kill_after(monkeypatch: pytest.MonkeyPatch, chunks: int) -> None:
 def test_killed_then_resumed_equals_an_uninterrupted_run(setup, tmp_path, monkeypatch, caplog, chunks):
     folder, genome, bundle = setup
     prefix = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_after(patch, chunks)
-        with pytest.raises(Killed) as stopped:
-            run_scan(genome, bundle, PARAMS, str(prefix))
+    stopped = killed_scan(monkeypatch, chunks, genome, bundle, PARAMS, str(prefix))
     checkpoint = Path(f"{prefix}.checkpoint")
     assert len(read_store(checkpoint)[1]) == chunks
     assert not Path(f"{prefix}.bed").exists() and not Path(f"{prefix}.json").exists()  # nothing looks complete
     # What the command line adds to its one error line: what is kept, and how to go on.
-    assert stopped.value.__notes__ == [f"{chunks} finished chunk(s) are kept in {checkpoint}: run the same command "
+    assert stopped.__notes__ == [f"{chunks} finished chunk(s) are kept in {checkpoint}: run the same command "
                                        "with --resume to continue"]
     with caplog.at_level(logging.INFO):
         manifest = run_scan(genome, bundle, PARAMS, str(prefix), resume=True)
@@ -80,10 +86,7 @@ def test_killed_then_resumed_equals_an_uninterrupted_run(setup, tmp_path, monkey
 def test_a_record_torn_by_the_kill_is_scored_again(setup, tmp_path, monkeypatch):
     folder, genome, bundle = setup
     prefix = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_after(patch, 4)
-        with pytest.raises(Killed):
-            run_scan(genome, bundle, PARAMS, str(prefix))
+    killed_scan(monkeypatch, 4, genome, bundle, PARAMS, str(prefix))
     checkpoint = Path(f"{prefix}.checkpoint")
     checkpoint.write_bytes(checkpoint.read_bytes()[:-7])
     run_scan(genome, bundle, PARAMS, str(prefix), resume=True)
@@ -93,10 +96,7 @@ def test_a_record_torn_by_the_kill_is_scored_again(setup, tmp_path, monkeypatch)
 def test_a_checkpoint_is_never_discarded_silently(setup, tmp_path, monkeypatch):
     folder, genome, bundle = setup
     prefix = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_after(patch, 2)
-        with pytest.raises(Killed):
-            run_scan(genome, bundle, PARAMS, str(prefix))
+    killed_scan(monkeypatch, 2, genome, bundle, PARAMS, str(prefix))
     with pytest.raises(OutputError, match="add --resume to continue it, or --force"):
         run_scan(genome, bundle, PARAMS, str(prefix))
     assert len(read_store(Path(f"{prefix}.checkpoint"))[1]) == 2
@@ -114,10 +114,7 @@ def test_a_checkpoint_is_never_discarded_silently(setup, tmp_path, monkeypatch):
 def test_resuming_with_another_run_is_refused(setup, tmp_path, monkeypatch, random_bundle_dir, change, words):
     folder, genome, bundle = setup
     prefix = tmp_path / "run"
-    with monkeypatch.context() as patch:
-        kill_after(patch, 2)
-        with pytest.raises(Killed):
-            run_scan(genome, bundle, PARAMS, str(prefix))
+    killed_scan(monkeypatch, 2, genome, bundle, PARAMS, str(prefix))
     other_genome = write_synthetic_genome(tmp_path / "other.fa", {"chr1": 6_000, "chr2": 3_000}, seed=6)
     with pytest.raises(InputError, match=words) as err:
         run_scan(other_genome if change.get("genome") else genome,
@@ -139,10 +136,7 @@ def test_a_killed_shard_resumes_and_merges_to_the_single_run(setup, tmp_path, mo
     folder, genome, bundle = setup
     prefixes = [str(tmp_path / f"part{i}") for i in (1, 2)]
     run_scan(genome, bundle, PARAMS, prefixes[0], shard=Shard(0, 2))
-    with monkeypatch.context() as patch:
-        kill_after(patch, 3)
-        with pytest.raises(Killed):
-            run_scan(genome, bundle, PARAMS, prefixes[1], shard=Shard(1, 2))
+    killed_scan(monkeypatch, 3, genome, bundle, PARAMS, prefixes[1], shard=Shard(1, 2))
     assert not Path(f"{prefixes[1]}.json").exists()
     with pytest.raises(InputError, match="did not finish"):
         run_merge(prefixes, str(tmp_path / "merged"))
