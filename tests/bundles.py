@@ -14,15 +14,26 @@ import numpy as np
 import torch
 
 from ielmscan.io.fasta import write_fasta
+from ielmscan.io.synthetic import synthetic_sequence
 from ielmscan.model.bundle import Bundle, new_bundle, save_bundle
+from ielmscan.model.tokenizers import BpeTokenizer
 
 DENSE_W = 1.0
 OUT_W = 4.0
 OUT_B = 0.0
 
 
-def random_bundle(directory: Path, ks: tuple[int, ...] = (3, 4), hidden: int = 32, layers: int = 1, seed: int = 0) -> Bundle:
-    bundle = new_bundle(list(ks), hidden_size=hidden, num_layers=layers, num_heads=4, max_positions=256, seed=seed)
+def bpe_tokenizer(vocab: int = 64, seed: int = 0) -> BpeTokenizer:
+    """A small BPE tokenizer learnt from 20 kb of synthetic sequence (soft-masked stretches and N gaps in it)."""
+    text = synthetic_sequence(20_000, np.random.default_rng(seed)).decode()
+    return BpeTokenizer.train([text[i : i + 500] for i in range(0, len(text), 500)], vocab)
+
+
+def random_bundle(directory: Path, ks: tuple[int, ...] = (3, 4), hidden: int = 32, layers: int = 1, seed: int = 0,
+                  bpe: int | None = None) -> Bundle:
+    """Random members, one per k (and a BPE member with a ``bpe``-token vocabulary), saved to ``directory``."""
+    bundle = new_bundle(list(ks), hidden_size=hidden, num_layers=layers, num_heads=4, max_positions=256, seed=seed,
+                        bpe=bpe_tokenizer(bpe) if bpe else None)
     # Random init gives probabilities that barely vary; widen the head so scores differ between windows.
     with torch.no_grad():
         for member in bundle.members:

@@ -13,7 +13,8 @@ import torch
 
 from ielmscan.inference.devices import Precision
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes
+from ielmscan.inference.windows import encode_chunk
+from ielmscan.kernels.encode import encode_bases
 from ielmscan.model.bundle import Bundle
 from ielmscan.model.network import forward_flops
 from ielmscan.model.tokens import CLS_ID, NUM_SPECIAL, SEP_ID
@@ -105,9 +106,9 @@ def scorer_flops(args: argparse.Namespace, bundle: Bundle, device: torch.device,
         stride, windows = 50, 8 * args.batch_size
         rng = np.random.default_rng(windows)
         codes = encode_bases(rng.choice(np.frombuffer(b"ACGT", dtype=np.uint8), (windows - 1) * stride + bundle.window))
-        ids, ids_rc = kmer_token_ids(codes, bundle.ks), kmer_token_ids(reverse_complement_codes(codes), bundle.ks)
+        chunk = encode_chunk(codes, bundle.ks, reverse_complement=True)
         selected = np.arange(windows)
-        seconds, times = median_time(lambda: scorer.score_members(ids, ids_rc, bundle.window, stride, selected),
+        seconds, times = median_time(lambda: scorer.score_members(chunk, bundle.window, stride, selected),
                                      args.repeats)
     flops = 2 * windows * sum(forward_flops(m.config, m.config.tokens_per_window(bundle.window)) for m in bundle.members)
     details[f"scorer_{dtype}"] = {"flops": flops, "seconds": times, "windows_per_s": windows / seconds,

@@ -17,7 +17,8 @@ import numpy as np
 from ielmscan.model.bundle import Bundle
 from ielmscan.io.fasta import read_fasta
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
+from ielmscan.inference.windows import encode_chunk
+from ielmscan.kernels.encode import encode_bases, window_invalid_fraction
 from ielmscan.kernels.grid import WindowGrid
 
 
@@ -66,9 +67,8 @@ def _predictions(bundle: Bundle, records: Iterable[tuple[str, str]], settings: S
                              f"every window has more than {max_n_frac:.0%} N or ambiguous bases")
             continue
         flat = stacked[keep].reshape(-1)
-        ids = kmer_token_ids(flat, bundle.ks)
-        ids_rc = kmer_token_ids(reverse_complement_codes(flat), bundle.ks) if settings.reverse_complement else None
-        members = scorer.score_members(ids, ids_rc, window, window, np.arange(len(keep)))
+        members = scorer.score_members(encode_chunk(flat, bundle.ks, settings.reverse_complement), window, window,
+                                       np.arange(len(keep)))
         ensemble = weights @ members
         best = int(np.argmax(ensemble))
         note = f"{len(starts) - len(keep)} window(s) skipped for N" if len(keep) < len(starts) else ""
@@ -76,10 +76,8 @@ def _predictions(bundle: Bundle, records: Iterable[tuple[str, str]], settings: S
         if stage2 is not None:
             # Layer 2 classifies the best window (the one layer 1 calls most enhancer-like).
             best_window = slice(best * window, (best + 1) * window)
-            ids2 = kmer_token_ids(flat[best_window], stage2.ks)
-            ids2_rc = (kmer_token_ids(reverse_complement_codes(flat[best_window]), stage2.ks)
-                       if settings.reverse_complement else None)
-            strong = float(stage2.score_chunk(ids2, ids2_rc, window, window, np.arange(1))[0])
+            best_chunk = encode_chunk(flat[best_window], stage2.ks, settings.reverse_complement)
+            strong = float(stage2.score_chunk(best_chunk, window, window, np.arange(1))[0])
         yield Prediction(name, len(seq), len(keep), float(ensemble[best]), float(ensemble.mean()),
                          int(starts[keep[best]]), [float(p) for p in members[:, best]], note, strong)
 

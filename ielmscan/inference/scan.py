@@ -1,4 +1,4 @@
-"""The streaming scan: genome chunks → k-mer ids → ensemble scores → stride bins → track and regions.
+"""The streaming scan: genome chunks → encoded chunks → ensemble scores → stride bins → track and regions.
 
 Memory is bounded by the chunk size plus one float per window of the interval being scanned (20 MB
 for a 250 Mb chromosome at stride 50): window scores of an interval are kept until it is finished so
@@ -32,7 +32,8 @@ from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Blacklist, Chunk, Interval, read_chunk, select_intervals
 from ielmscan.io.score_store import ChunkScores
 from ielmscan.io.writers import OutputSet, write_manifest
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
+from ielmscan.inference.windows import EncodedChunk, encode_chunk
+from ielmscan.kernels.encode import encode_bases, kmer_token_ids, window_invalid_fraction
 from ielmscan.model.bundle import Bundle
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,7 @@ __all__ = ["BEDGRAPH_SUFFIX", "CHECKPOINT_SUFFIX", "OUTPUT_SUFFIXES", "SHARD_SUF
 class PreparedChunk:
     chunk: Chunk
     keep: np.ndarray  # window indices (within the chunk) for the transformers
-    ids: np.ndarray | None  # int32 (members, n) token ids, bundle order; None when nothing to score
-    ids_rc: np.ndarray | None  # the same for the reverse complement, when RC averaging is on
+    encoded: EncodedChunk | None  # the chunk as the scorer reads it; None when nothing to score
     offset: int = 0  # windows of context read before the chunk's own (--fast looks at neighbouring windows)
     usable: np.ndarray | None = None  # --fast: windows without too many N, not blacklisted (context included)
     n_windows: int = 0  # the chunk's own windows, after the context before them
@@ -68,7 +68,7 @@ class Scanner:
         self.blacklist = blacklist or Blacklist()
         self.scorers = ScorerPool(bundle, params.scorer)
         self.caller = Caller.for_scan(bundle, params)
-        # One encoding pass yields the ids of every k that the ensemble and the first stage need.
+        # One encoding pass yields the ids of every k that the ensemble's k-mer members and the first stage need.
         self.cascade = bundle.cascade if params.fast else None
         extra = self.cascade.ks if self.cascade is not None else []
         # The ensemble's rows come first, in bundle order, so they are a view of the id array.
@@ -101,16 +101,16 @@ class Scanner:
         if self.blacklist:
             usable &= ~self.blacklist.window_mask(chunk.interval, p.grid, chunk.first_window, chunk.n_windows)
         keep = np.flatnonzero(usable)
-        ids = ids_rc = None
+        encoded = None
         if len(keep):
-            ids = kmer_token_ids(codes, self.id_ks)
+            ids = kmer_token_ids(codes, self.id_ks) if self.id_ks else None
             if self.cascade is not None:
                 first = self.cascade.scores(ids[self.cascade_rows], p.window, p.stride)
                 keep = np.flatnonzero(usable & (first >= self.cascade.threshold))  # context windows included
-                ids = ids[: len(self.bundle.ks)]
-            if len(keep) and p.scorer.reverse_complement:
-                ids_rc = kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
-        return PreparedChunk(chunk, keep, ids, ids_rc, offset, usable if self.cascade is not None else None, n)
+            if len(keep):
+                ensemble_ids = ids[: len(self.bundle.ks)] if ids is not None else None
+                encoded = encode_chunk(codes, self.bundle.ks, p.scorer.reverse_complement, ensemble_ids)
+        return PreparedChunk(chunk, keep, encoded, offset, usable if self.cascade is not None else None, n)
 
     def _score(self, scorer: EnsembleScorer, prepared: PreparedChunk) -> np.ndarray:
         """One chunk's window scores: NaN where not usable, REJECTED where --fast kept a window from the ensemble.
@@ -126,14 +126,13 @@ class Scanner:
         done = np.full(n, np.nan, dtype=np.float32)
         if prepared.usable is None:  # a full scan: every usable window
             if len(prepared.keep):
-                done[prepared.keep - lo] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride,
-                                                              prepared.keep)
+                done[prepared.keep - lo] = scorer.score_chunk(prepared.encoded, p.window, p.stride, prepared.keep)
             return done
         usable = prepared.usable
         done[usable[lo: lo + n]] = REJECTED
         if not len(prepared.keep):
             return done
-        first = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, prepared.keep)
+        first = scorer.score_chunk(prepared.encoded, p.window, p.stride, prepared.keep)
         called = np.zeros(len(usable), dtype=bool)
         called[prepared.keep[first >= self.caller.threshold]] = True
         reach = p.grid.bin_neighbours
@@ -147,7 +146,7 @@ class Scanner:
         own = (prepared.keep >= lo) & (prepared.keep < lo + n)
         done[prepared.keep[own] - lo] = first[own]
         if len(second):
-            done[second - lo] = scorer.score_chunk(prepared.ids, prepared.ids_rc, p.window, p.stride, second)
+            done[second - lo] = scorer.score_chunk(prepared.encoded, p.window, p.stride, second)
         return done
 
     def scored(self, genome: Genome, intervals: Sequence[Interval],

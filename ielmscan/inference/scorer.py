@@ -1,11 +1,12 @@
-"""Batched ensemble inference, the one path that scores: per-base token ids in, one probability per window out.
+"""Batched ensemble inference, the one path that scores: an encoded chunk in, one probability per window out.
 
 Genome scans, ``predict``, ``evaluate``, training's validation and the cascade's fit all score through
-:class:`EnsembleScorer` (whole sequences through :func:`score_sequences`). Only the per-base id arrays
-of a chunk travel to the device; windows are cut there as strided views (``Tensor.unfold``), so no
-window is ever built in Python. Each window is scored by every member on
-both strands (optional) and the probabilities are averaged: strands equally, members with the bundle's
-weights. On a CPU the batches run side by side in a pool of single-threaded workers.
+:class:`EnsembleScorer` (whole sequences through :func:`score_sequences`). Each member's tokenizer makes the
+token rows of a batch of windows (:mod:`ielmscan.inference.windows`): a k-mer member's are strided views of
+the chunk's per-base ids on the device, so no window is built in Python; a BPE member's are its tokens of the
+windows' bases, padded with [PAD] and masked. Each window is scored by every member on both strands (optional)
+and the probabilities are averaged: strands equally, members with the bundle's weights. On a CPU the batches
+run side by side in a pool of single-threaded workers.
 """
 from __future__ import annotations
 
@@ -22,10 +23,12 @@ import torch
 from ielmscan.errors import InputError
 from ielmscan.inference.allocator import retain_freed_memory
 from ielmscan.inference.devices import Precision, resolve_device, resolve_precision
-from ielmscan.kernels.encode import kmer_token_ids, reverse_complement_codes
+from ielmscan.inference.windows import BpeWindows, EncodedChunk, KmerWindows, encode_chunk
 from ielmscan.kernels.grid import WindowGrid
 from ielmscan.model.bundle import Bundle
-from ielmscan.model.tokens import CLS_ID, SEP_ID, encode_sequences
+from ielmscan.model.network import token_mean
+from ielmscan.model.tokenizers import BpeTokenizer, KmerTokenizer
+from ielmscan.model.tokens import PAD_ID, encode_sequences
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +114,10 @@ class EnsembleScorer:
         self.models = [m.model.to(self.device).eval() for m in bundle.members]
         self.weights = bundle.normalised_weights()
         self.ks = bundle.ks
-        # Scanner rows are always [CLS] k-mers [SEP] without padding, so the encoder alone can be
-        # compiled (no data-dependent branches) and pooling is a plain slice mean.
+        self.padded = [isinstance(m.tokenizer, BpeTokenizer) for m in bundle.members]  # rows with [PAD]: masked
+        # The encoder alone is compiled (no data-dependent branches): k-mer rows are [CLS] k-mers [SEP] without
+        # padding, pooled by a plain slice mean; a BPE member's rows are padded to the window's most tokens under
+        # --compile, so that its encoder too sees one shape (BpeWindows), and pooled by a masked mean.
         self.encoders = [torch.compile(m.encoder, dynamic=False) if settings.compile else m.encoder
                          for m in self.models]
         retain_freed_memory(self.device)  # operators free tensors of a few MB: keep them for the next batch
@@ -149,42 +154,40 @@ class EnsembleScorer:
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return nullcontext()
 
-    def score_chunk(
-        self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
-    ) -> np.ndarray:
+    def score_chunk(self, chunk: EncodedChunk, window: int, stride: int, selected: np.ndarray) -> np.ndarray:
         """Ensemble probabilities of the selected windows of one chunk (see :meth:`score_members`)."""
-        return np.asarray(self.weights, dtype=np.float32) @ self.score_members(ids, ids_rc, window, stride, selected)
+        return np.asarray(self.weights, dtype=np.float32) @ self.score_members(chunk, window, stride, selected)
 
     @torch.inference_mode()
-    def score_members(
-        self, ids: np.ndarray, ids_rc: np.ndarray | None, window: int, stride: int, selected: np.ndarray
-    ) -> np.ndarray:
+    def score_members(self, chunk: EncodedChunk, window: int, stride: int, selected: np.ndarray) -> np.ndarray:
         """Each member's probabilities of the selected windows of one chunk: (members, len(selected)).
 
-        ids: int32 (members, n) token ids of the k-mer starting at each base, one row per member (in
-        bundle order); ids_rc: the same for the reverse complement of the chunk (None without RC);
-        window j covers bases [j*stride, j*stride + window); selected: indices of the windows to score.
+        chunk: the chunk encoded for this bundle (:func:`~ielmscan.inference.windows.encode_chunk`; with its reverse
+        complement for RC averaging); window j covers bases [j*stride, j*stride + window); selected: indices of the
+        windows to score.
         """
-        n_windows = WindowGrid(window, stride).count(ids.shape[1])
-        fwd = self._to_device(ids)
-        rev = self._to_device(ids_rc) if ids_rc is not None else None
+        n_windows = WindowGrid(window, stride).count(len(chunk.codes))
+        fwd = self._to_device(chunk.ids)
+        rev = self._to_device(chunk.ids_rc) if chunk.ids_rc is not None else None
         chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
         out = torch.zeros((len(self.models), len(selected)), dtype=torch.float32, device=self.device)
-        views = []
-        for row, k in enumerate(self.ks):
-            tokens = window - k + 1
-            # (n_windows, tokens) strided views: window j of the chunk, and of its reverse complement,
-            # whose window n_windows-1-j holds the reverse complement of forward window j.
-            fwd_windows = fwd[row, : (n_windows - 1) * stride + tokens].unfold(0, tokens, stride)
-            rev_windows = rev[row, : (n_windows - 1) * stride + tokens].unfold(0, tokens, stride) if rev is not None else None
-            views.append((fwd_windows, rev_windows))
+        sources: list[KmerWindows | BpeWindows] = []
+        for member in self.bundle.members:
+            if isinstance(member.tokenizer, KmerTokenizer):
+                row = len([s for s in sources if isinstance(s, KmerWindows)])  # its row of the k-mer ids
+                sources.append(KmerWindows(fwd[row], rev[row] if rev is not None else None, member.config.k, window,
+                                           stride, n_windows))
+            else:
+                longest = member.config.tokens_per_window(window)
+                sources.append(BpeWindows(member.tokenizer, chunk.codes, chunk.codes_rc, window, stride, n_windows,
+                                          longest, longest if self.settings.compile else None, self._to_device))
 
         @torch.inference_mode()  # per thread: workers do not inherit the caller's mode
         def score_batch(row: int, begin: int, end: int) -> None:
-            fwd_windows, rev_windows = views[row]
             while begin < end:  # in pieces of the current batch size: an out-of-memory error may shrink it
                 index = chosen[begin : min(end, begin + self.batch_size)]
-                out[row, begin : begin + len(index)] = self._score_windows(row, fwd_windows, rev_windows, index)
+                out[row, begin : begin + len(index)] = self._score_windows(row, sources[row], index,
+                                                                           chunk.codes_rc is not None)
                 begin += len(index)  # each batch owns its slice of ``out``
 
         step = self.batch_size
@@ -199,18 +202,15 @@ class EnsembleScorer:
             self._run_in_workers(score_batch, jobs)
         return out.cpu().numpy()
 
-    def _score_windows(self, row: int, fwd_windows: torch.Tensor, rev_windows: torch.Tensor | None,
-                       index: torch.Tensor) -> torch.Tensor:
-        """Member ``row``'s strand-averaged probabilities of the windows ``index`` of a chunk's views.
+    def _score_windows(self, row: int, source: KmerWindows | BpeWindows, index: torch.Tensor,
+                       both_strands: bool) -> torch.Tensor:
+        """Member ``row``'s strand-averaged probabilities of the windows ``index`` of a chunk.
 
         When the device runs out of memory the windows are scored in two halves (and so on down to one
         window), and the scorer keeps the smaller batch size for the batches that follow: each window's
         probability does not depend on the batch it is in, so the results stay those of the full batch.
         """
-        batch = fwd_windows[index]
-        if rev_windows is not None:
-            # Window n_windows-1-j of the reverse complement holds the reverse complement of window j.
-            batch = torch.cat([batch, rev_windows[len(rev_windows) - 1 - index]])
+        batch = source.rows(index)  # the windows, then their reverse complements
         try:
             probs = self._forward(row, batch)
         except torch.cuda.OutOfMemoryError:
@@ -223,9 +223,9 @@ class EnsembleScorer:
                     f"{self.bundle.members[row].name}: free its memory (other processes?) or use --device cpu")
             self._shrink(len(index))
             half = len(index) // 2
-            return torch.cat([self._score_windows(row, fwd_windows, rev_windows, part)
+            return torch.cat([self._score_windows(row, source, part, both_strands)
                               for part in (index[:half], index[half:])])
-        if rev_windows is not None:
+        if both_strands:
             probs = 0.5 * (probs[: len(index)] + probs[len(index) :])
         return probs
 
@@ -269,20 +269,23 @@ class EnsembleScorer:
             tensor = tensor.pin_memory()
         return tensor.to(self.device, non_blocking=True)
 
-    def _forward(self, member: int, kmer_ids: torch.Tensor) -> torch.Tensor:
-        """(B, tokens) k-mer ids → (B,) float32 probabilities; adds [CLS] and [SEP] around each row."""
-        rows = kmer_ids.shape[0]
+    def _forward(self, member: int, rows: torch.Tensor) -> torch.Tensor:
+        """(B, tokens) token rows ([CLS] … [SEP], [PAD] after a BPE member's) → (B,) float32 probabilities."""
+        n = rows.shape[0]
         full = self.batch_size * (2 if self.settings.reverse_complement else 1)
         # The compiled encoder was built for one shape; eager kernels only see a few bucket sizes.
-        padded = full if self.settings.compile else batch_bucket(rows, full)
-        if rows < padded:
-            kmer_ids = torch.cat([kmer_ids, kmer_ids[:1].expand(padded - rows, -1)])
-        cls = torch.full((kmer_ids.shape[0], 1), CLS_ID, dtype=kmer_ids.dtype, device=kmer_ids.device)
-        sep = torch.full_like(cls, SEP_ID)
-        rows_in = torch.cat([cls, kmer_ids, sep], dim=1)
+        padded = full if self.settings.compile else batch_bucket(n, full)
+        if n < padded:
+            rows = torch.cat([rows, rows[:1].expand(padded - n, -1)])
+        masked = self.padded[member]
+
+        def encode() -> torch.Tensor:
+            encoder = self.encoders[member]
+            return encoder(rows, keep=rows != PAD_ID) if masked else encoder(rows)
+
         with self._autocast():
             try:
-                states = self.encoders[member](rows_in)
+                states = encode()
             except torch.cuda.OutOfMemoryError:
                 raise  # not a compiler failure: the caller retries in smaller batches
             except Exception as exc:  # torch.compile needs a working C++ toolchain; eager always works
@@ -290,9 +293,11 @@ class EnsembleScorer:
                     raise
                 log.warning("torch.compile failed (%s); scoring without compilation", str(exc).splitlines()[0])
                 self.encoders = [m.encoder for m in self.models]
-                states = self.encoders[member](rows_in)
-            logits = self.models[member].classify(states[:, 1:-1].mean(1))
-        return torch.sigmoid(logits.float())[:rows]
+                states = encode()
+            # k-mer rows hold no [PAD]: the mean of every token but [CLS] and [SEP] is a slice mean.
+            pooled = token_mean(rows, states) if masked else states[:, 1:-1].mean(1)
+            logits = self.models[member].classify(pooled)
+        return torch.sigmoid(logits.float())[:n]
 
 
 def score_codes(bundle: Bundle, codes: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -306,11 +311,9 @@ def score_codes(bundle: Bundle, codes: np.ndarray, device: str = "cpu") -> np.nd
     n, window = codes.shape
     if n == 0:
         return np.empty((len(bundle.members), 0), dtype=np.float32)
-    flat = np.ascontiguousarray(codes).reshape(-1)
-    ids = kmer_token_ids(flat, bundle.ks)
-    ids_rc = kmer_token_ids(reverse_complement_codes(flat), bundle.ks) if settings.reverse_complement else None
+    chunk = encode_chunk(np.ascontiguousarray(codes).reshape(-1), bundle.ks, settings.reverse_complement)
     with EnsembleScorer(bundle, settings) as scorer:
-        return scorer.score_members(ids, ids_rc, window, window, np.arange(n))
+        return scorer.score_members(chunk, window, window, np.arange(n))
 
 
 def score_sequences(bundle: Bundle, seqs: list[str], device: str = "cpu") -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -37,7 +37,8 @@ from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
 from ielmscan.io.genome import Genome
 from ielmscan.io.vcf import InfoField, VcfReader, VcfRecord, VcfWriter, index_vcf, vcf_index_paths
 from ielmscan.io.writers import OutputSet, write_manifest
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes, window_invalid_fraction
+from ielmscan.inference.windows import encode_chunk
+from ielmscan.kernels.encode import encode_bases, window_invalid_fraction
 from ielmscan.kernels.grid import WindowGrid
 from ielmscan.model.bundle import Bundle
 from ielmscan.model.calibration import Calibration
@@ -183,10 +184,8 @@ class VariantScorer:
             codes = encode_bases(b"".join(self._rows))  # the windows end to end: a grid whose stride is the window
             keep = np.flatnonzero(window_invalid_fraction(codes, window, window) <= self.params.max_n_frac)
             if len(keep):
-                ids = kmer_token_ids(codes, self.bundle.ks)
-                ids_rc = (kmer_token_ids(reverse_complement_codes(codes), self.bundle.ks)
-                          if self.params.scorer.reverse_complement else None)
-                scores[keep] = self.scorer.score_chunk(ids, ids_rc, window, window, keep)
+                chunk = encode_chunk(codes, self.bundle.ks, self.params.scorer.reverse_complement)
+                scores[keep] = self.scorer.score_chunk(chunk, window, window, keep)
                 self.windows_scored += len(keep)
         results = [self._result(record, planned, scores) for record, plan in self._pending for planned in plan]
         self._rows.clear()
@@ -444,7 +443,7 @@ def run_variants(
                     "command": sys.argv,
                     "genome": str(fasta),
                     "variants": str(vcf),
-                    "model": {"path": str(bundle.path), "sha256": bundle.checksum, "members": bundle.ks},
+                    "model": {"path": str(bundle.path), "sha256": bundle.checksum, "members": bundle.labels},
                     "parameters": {
                         "window": bundle.window, "stride": params.stride, "max_n_frac": params.max_n_frac,
                         "max_allele_length": params.max_allele_length,

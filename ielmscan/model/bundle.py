@@ -1,4 +1,5 @@
-"""Model bundles on disk: ``ensemble.json`` plus one ``.safetensors`` file per ensemble member.
+"""Model bundles on disk: ``ensemble.json`` plus one ``.safetensors`` file per ensemble member (and a BPE
+member's ``<name>.tokenizer.json`` beside its weights).
 
 A bundle is a plain directory, so it can be inspected, copied and versioned like any other data.
 Loading reads JSON and safetensors only: nothing is ever unpickled, so a bundle from an untrusted
@@ -9,9 +10,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -27,29 +27,48 @@ from ielmscan.model.cascade import CASCADE_FILE, Cascade
 from ielmscan.errors import BundleError
 from ielmscan.io.writers import OutputFolder
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
-                                     DEFAULT_WINDOW, MAX_HIDDEN, MAX_INTERMEDIATE, MAX_K, MAX_LAYERS,
-                                     MAX_MANIFEST_BYTES, MAX_PARAMETERS, MAX_POSITIONS)
-from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters, parameter_shapes
-from ielmscan.model.validate import (MANIFEST, REQUIRED, Entry, bundle_folder, check_finite, check_tensors, inside,
+                                     DEFAULT_WINDOW, MAX_MANIFEST_BYTES)
+from ielmscan.model.members import TOKENIZER_SUFFIX, check_config, member_entry, read_tokenizer
+from ielmscan.model.network import EnhancerLM, MemberConfig, count_parameters
+from ielmscan.model.tokenizers import BPE, KMER, BpeTokenizer, KmerTokenizer, MemberTokenizer
+from ielmscan.model.validate import (MANIFEST, Entry, bundle_folder, check_finite, check_tensors, inside, read_json,
                                      show, tensor_header)
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "LAYER2_DIR", "MANIFEST", "Bundle", "Member", "attach_layer2", "bundle_checksum",
+           "bundle_files", "bundle_output", "check_config", "check_window", "default_bundle_path", "describe",
+           "load_bundle", "longest_window", "new_bundle", "save_bundle", "shipped_bundle_path"]
 
 LAYER2_DIR = "layer2"
 FORMAT = "ielmscan-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this ielmscan reads and writes: 2 brought BPE members
+KMER_FORMAT_VERSION = 1  # what a bundle of k-mer members alone is written as, so that earlier ielmscans read it
+BPE_MEMBER_NAME = "bpe"
 
 
 @dataclass
 class Member:
-    """One ensemble member: its configuration, its weight in the mean, and its network."""
+    """One ensemble member: its configuration, its weight in the mean, its network and its tokenizer."""
 
     name: str
     config: MemberConfig
     weight: float
     model: EnhancerLM
+    tokenizer: MemberTokenizer = None  # type: ignore[assignment]  # None: made from a k-mer member's k
+
+    def __post_init__(self) -> None:
+        if self.tokenizer is None:
+            if self.config.tokenizer != KMER:
+                raise BundleError(f"member {self.name}: a BPE member needs its trained tokenizer")
+            self.tokenizer = KmerTokenizer(self.config.k)
 
     @property
     def file(self) -> str:
         return f"{self.name}.safetensors"
+
+    @property
+    def tokenizer_file(self) -> str | None:
+        """Where a BPE member's tokenizer is stored, beside its weights; None for a k-mer member."""
+        return f"{self.name}{TOKENIZER_SUFFIX}" if self.config.tokenizer == BPE else None
 
 
 @dataclass
@@ -68,7 +87,13 @@ class Bundle:
 
     @property
     def ks(self) -> list[int]:
-        return [m.config.k for m in self.members]
+        """The k of each k-mer member, in bundle order (BPE members have none)."""
+        return [m.config.k for m in self.members if m.config.tokenizer == KMER]
+
+    @property
+    def labels(self) -> list[int | str]:
+        """What each member reads, in bundle order: a k-mer member's k, a BPE member's label (``bpe4096``)."""
+        return [m.config.k if m.config.tokenizer == KMER else m.config.label for m in self.members]
 
     def normalised_weights(self) -> list[float]:
         total = sum(m.weight for m in self.members)
@@ -82,13 +107,15 @@ class Bundle:
         return longest_window([m.config for m in self.members])
 
     def to_json(self) -> dict[str, Any]:
+        kmer_only = all(m.config.tokenizer == KMER for m in self.members)
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": KMER_FORMAT_VERSION if kmer_only else FORMAT_VERSION,
             "window": self.window,
             "threshold": self.threshold,
             "members": [
-                {"name": m.name, "file": m.file, "weight": m.weight, **m.config.to_dict()} for m in self.members
+                {"name": m.name, "file": m.file, "weight": m.weight, **m.config.to_dict(),
+                 **({"tokenizer_file": m.tokenizer_file} if m.tokenizer_file else {})} for m in self.members
             ],
             "provenance": self.provenance,
             **({"layer2": LAYER2_DIR} if self.layer2 is not None else {}),
@@ -106,29 +133,32 @@ def new_bundle(
     max_positions: int = DEFAULT_MAX_POSITIONS,
     window: int = DEFAULT_WINDOW,
     seed: int = 0,
+    bpe: BpeTokenizer | None = None,
 ) -> Bundle:
-    """A randomly initialised bundle with one member per k and equal weights."""
-    if not ks:
-        raise BundleError("a bundle needs at least one member (k)")
+    """A randomly initialised bundle with one member per k, then a BPE member reading ``bpe``'s tokens; equal weights.
+
+    The BPE member's positions are the window's most tokens (one per base, [CLS] and [SEP]), not ``max_positions``:
+    rows are never longer, and positions beyond them would never be trained.
+    """
+    if not ks and bpe is None:
+        raise BundleError("a bundle needs at least one member (a k, or a BPE tokenizer)")
     if len(set(ks)) != len(ks):
         raise BundleError(f"duplicate k in {ks}")
+    shape = dict(hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                 intermediate_size=intermediate_size or 4 * hidden_size)
+    if hidden_size % num_heads:
+        raise BundleError(f"hidden size {hidden_size} is not a multiple of the {num_heads} heads")
+    configs = [MemberConfig(k=k, max_positions=max_positions, **shape) for k in ks]
+    tokenizers: list[MemberTokenizer | None] = [None] * len(ks)
+    if bpe is not None:
+        configs.append(MemberConfig(tokenizer=BPE, vocab_size=bpe.vocab_size, max_positions=window + 2, **shape))
+        tokenizers.append(bpe)
     members = []
-    for k in ks:
-        if not 1 <= k <= MAX_K:
-            raise BundleError(f"k={k} is out of range: choose k between 1 and {MAX_K}")
-        cfg = MemberConfig(
-            k=k,
-            hidden_size=hidden_size,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            intermediate_size=intermediate_size or 4 * hidden_size,
-            max_positions=max_positions,
-        )
-        if hidden_size % num_heads:
-            raise BundleError(f"hidden size {hidden_size} is not a multiple of the {num_heads} heads")
-        check_config(cfg, lambda key, problem: BundleError(f"{key or f'member k{k}'} {problem}"))
-        torch.manual_seed(seed * 1000 + k)
-        members.append(Member(name=f"k{k}", config=cfg, weight=1.0, model=EnhancerLM(cfg).eval()))
+    for cfg, tokenizer in zip(configs, tokenizers):
+        name = cfg.label if cfg.tokenizer == KMER else BPE_MEMBER_NAME
+        check_config(cfg, lambda key, problem: BundleError(f"{key or f'member {name}'} {problem}"))
+        torch.manual_seed(seed * 1000 + cfg.k)  # a BPE member's k is 0
+        members.append(Member(name=name, config=cfg, weight=1.0, model=EnhancerLM(cfg).eval(), tokenizer=tokenizer))
     bundle = Bundle(members=members, window=window, provenance={"created_by": f"ielmscan {__version__} model init"})
     check_window(bundle, window)
     return bundle
@@ -146,8 +176,8 @@ def attach_layer2(layer1: Bundle, layer2: Bundle) -> Bundle:
 
 
 def longest_window(configs: list[MemberConfig]) -> int:
-    """Longest window every member can take (its k-mers plus [CLS] and [SEP] fit its positions)."""
-    return min(c.max_positions - 2 + c.k - 1 for c in configs)
+    """Longest window every member can take (its tokens plus [CLS] and [SEP] fit its positions)."""
+    return min(c.longest_window() for c in configs)
 
 
 def check_window(bundle: Bundle, window: int) -> None:
@@ -170,7 +200,8 @@ def bundle_files(directory: Path) -> set[str]:
     if not isinstance(data, dict):
         return {MANIFEST}
     members = data.get("members") if isinstance(data.get("members"), list) else []
-    names = {MANIFEST, *(str(entry["file"]) for entry in members if isinstance(entry, dict) and "file" in entry)}
+    names = {MANIFEST, *(str(entry[key]) for entry in members if isinstance(entry, dict)
+                         for key in ("file", "tokenizer_file") if key in entry)}
     if isinstance(data.get("cascade"), dict):
         names.add(str(data["cascade"].get("file", CASCADE_FILE)))
     if "calibration" in data:
@@ -208,7 +239,10 @@ def _write_files(bundle: Bundle, folder: Path) -> None:
         state = {name: t.detach().cpu().contiguous() for name, t in member.model.state_dict().items()}
         # One metadata key: safetensors writes several in hash order, so the file's bytes (and the
         # bundle's sha256) would change from one save of the same weights to the next.
-        save_file(state, folder / member.file, metadata={"format": f"{FORMAT} member, k={member.config.k}"})
+        reads = f"k={member.config.k}" if member.config.tokenizer == KMER else member.config.label
+        save_file(state, folder / member.file, metadata={"format": f"{FORMAT} member, {reads}"})
+        if isinstance(member.tokenizer, BpeTokenizer) and member.tokenizer_file:
+            (folder / member.tokenizer_file).write_text(member.tokenizer.to_json())
     if bundle.layer2 is not None:
         (folder / LAYER2_DIR).mkdir()
         _write_files(bundle.layer2, folder / LAYER2_DIR)
@@ -220,13 +254,15 @@ def _write_files(bundle: Bundle, folder: Path) -> None:
 
 
 def bundle_checksum(directory: Path) -> str:
-    """sha256 over ``ensemble.json`` and the member files named in it, in order."""
+    """sha256 over ``ensemble.json`` and the member files named in it (weights, then any tokenizer), in order."""
     digest = hashlib.sha256()
     manifest = directory / MANIFEST
     digest.update(manifest.read_bytes())
     data = json.loads(manifest.read_text())
     for entry in data["members"]:
         digest.update((directory / entry["file"]).read_bytes())
+        if "tokenizer_file" in entry:
+            digest.update((directory / entry["tokenizer_file"]).read_bytes())
     if "cascade" in data:
         digest.update((directory / data["cascade"].get("file", CASCADE_FILE)).read_bytes())
     if "calibration" in data:
@@ -251,14 +287,7 @@ def _load(directory: Path, nested: bool) -> Bundle:
     if not os.path.lexists(directory / MANIFEST):
         raise BundleError(f"model bundle {directory}: no {MANIFEST} in it")
     manifest_path = inside(directory, MANIFEST, "manifest")  # a regular file, not a link out nor a FIFO
-    try:
-        if manifest_path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise BundleError(f"model bundle {directory}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES // 2**20} MB: "
-                              "it is not a bundle manifest")
-        data = json.loads(manifest_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise BundleError(f"model bundle {directory}: {MANIFEST} is not valid JSON ({reason})") from None
+    data = read_json(directory, manifest_path, MAX_MANIFEST_BYTES, "a bundle manifest")
     try:
         bundle = _bundle_from_json(data, directory, nested)
         bundle.checksum = bundle_checksum(directory)
@@ -270,58 +299,6 @@ def _load(directory: Path, nested: bool) -> Bundle:
     return bundle
 
 
-@dataclass
-class _MemberEntry:
-    """A member as ensemble.json declares it, every field checked; its network is not built yet."""
-
-    name: str
-    file: str
-    weight: float
-    config: MemberConfig
-    shapes: dict[str, tuple[int, ...]]
-
-
-# Ranges of a member's shape (ielmscan.model.defaults says why they are bounded), checked on load and in new_bundle.
-CONFIG_LIMITS: dict[str, tuple[int, int]] = {
-    "k": (1, MAX_K), "hidden_size": (1, MAX_HIDDEN), "num_layers": (1, MAX_LAYERS),
-    "intermediate_size": (1, MAX_INTERMEDIATE), "max_positions": (3, MAX_POSITIONS), "head_hidden": (1, MAX_HIDDEN),
-}
-_LIMIT = " (ielmscan's limit)"
-
-
-def check_config(cfg: MemberConfig, error: Callable[[str | None, str], Exception]) -> dict[str, tuple[int, ...]]:
-    """Check a member's shape against ielmscan's limits before anything is allocated; return its tensors' shapes.
-
-    ``error(field, problem)`` makes the exception, so a bundle's message can name its file and entry.
-    """
-    for key, (low, high) in CONFIG_LIMITS.items():
-        value = getattr(cfg, key)
-        if not low <= value <= high:
-            raise error(key, f"is {value}: it must be in [{low}, {high}]{_LIMIT}")
-    if cfg.hidden_size % cfg.num_heads:
-        raise error("num_heads", f"is {cfg.num_heads}: it must divide hidden_size {cfg.hidden_size}")
-    shapes = parameter_shapes(cfg)  # nothing allocated yet
-    parameters = sum(math.prod(shape) for shape in shapes.values())
-    if parameters > MAX_PARAMETERS:
-        raise error(None, f"declares {parameters:,} parameters: ielmscan loads at most {MAX_PARAMETERS:,} per member")
-    return shapes
-
-
-def _member_entry(e: Entry) -> _MemberEntry:
-    defaults = MemberConfig(k=1)
-    sizes = {key: e.integer(key, low, high, getattr(defaults, key) if key != "k" else REQUIRED, _LIMIT)
-             for key, (low, high) in CONFIG_LIMITS.items()}
-    cfg = MemberConfig(
-        **sizes,
-        num_heads=e.integer("num_heads", 1, sizes["hidden_size"], defaults.num_heads),
-        dropout=e.number("dropout", 0.0, 1.0, defaults.dropout, open_high=True),
-        layer_norm_eps=e.number("layer_norm_eps", 0.0, 1.0, defaults.layer_norm_eps, open_low=True),
-    )
-    shapes = check_config(cfg, e.error)
-    name = e.file_name("name")  # saving writes NAME.safetensors into the bundle folder
-    return _MemberEntry(name, e.file_name("file"), e.number("weight", 0.0), cfg, shapes)
-
-
 def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
     def bad(problem: str) -> BundleError:
         return BundleError(f"model bundle {directory}: {problem}")
@@ -329,19 +306,22 @@ def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise bad(f'{MANIFEST} is not an ielmscan bundle manifest (no "format": "{FORMAT}")')
     version = data.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version != FORMAT_VERSION:
-        raise bad(f"format version {show(version)} is not supported (this ielmscan reads {FORMAT_VERSION}): "
-                  "a newer ielmscan may read it")
+    if not isinstance(version, int) or isinstance(version, bool) or not KMER_FORMAT_VERSION <= version <= FORMAT_VERSION:
+        raise bad(f"format version {show(version)} is not supported (this ielmscan reads {KMER_FORMAT_VERSION} to "
+                  f"{FORMAT_VERSION}): a newer ielmscan may read it")
     top = Entry(data, directory)
     # 1. ensemble.json, every field, before any file is opened.
     entries = top.value("members", [])
     if not isinstance(entries, list) or not entries:
         raise top.error("members", f"must be a list of at least one member, not {show(entries)} (no members listed)")
-    specs = [_member_entry(Entry(entry, directory, f"members[{i}]")) for i, entry in enumerate(entries)]
-    for attr in ("k", "name", "file"):
+    specs = [member_entry(Entry(entry, directory, f"members[{i}]"), version > KMER_FORMAT_VERSION)
+             for i, entry in enumerate(entries)]
+    for attr in ("k", "name", "file", "tokenizer_file"):
         seen: dict[Any, int] = {}
         for i, spec in enumerate(specs):
             value = spec.config.k if attr == "k" else getattr(spec, attr)
+            if value is None or (attr == "k" and spec.config.tokenizer != KMER):
+                continue
             if value in seen:
                 raise top.error(f"members[{i}].{attr}", f"is {show(value)}, as is members[{seen[value]}].{attr}: "
                                 + ("a bundle has one member per k" if attr == "k" else "each member needs its own"))
@@ -367,18 +347,21 @@ def _bundle_from_json(data: Any, directory: Path, nested: bool) -> Bundle:
     paths = [inside(directory, spec.file, "member file") for spec in specs]
     for spec, path in zip(specs, paths):
         check_tensors(directory, spec.file, tensor_header(directory, path), spec.shapes)
+    tokenizers = [read_tokenizer(directory, spec.tokenizer_file, spec.config) if spec.tokenizer_file else None
+                  for spec in specs]
     bundle = Bundle(members=[], window=window, threshold=threshold, provenance=dict(provenance or {}), path=directory)
     # 3. the small parts, then the networks.
     if cascade is not None:
         bundle.cascade = Cascade.load(directory, cascade)
     if calibration is not None:
         bundle.calibration = Calibration.load(directory, calibration)
-    for spec, path in zip(specs, paths):
+    for spec, path, tokenizer in zip(specs, paths, tokenizers):
         state = load_file(path)
         check_finite(f"model bundle {directory}: {spec.file}", state)
         model = EnhancerLM(spec.config)
         model.load_state_dict(state)
-        bundle.members.append(Member(name=spec.name, config=spec.config, weight=spec.weight, model=model.eval()))
+        bundle.members.append(Member(name=spec.name, config=spec.config, weight=spec.weight, model=model.eval(),
+                                     tokenizer=tokenizer))
     if top.has("layer2"):
         bundle.layer2 = _load(inside(directory, LAYER2_DIR, "layer2 folder", folder=True), nested=True)
         if bundle.layer2.window != bundle.window:
@@ -410,12 +393,12 @@ def describe(bundle: Bundle) -> str:
         f"sha256      {bundle.checksum}",
         f"window      {bundle.window} bp (longest possible: {bundle.max_window()} bp)",
         f"threshold   {bundle.threshold:.4f}",
-        "members     name  k  layers  hidden  heads  ffn    positions  params     weight",
+        "members     name  tokens   layers  hidden  heads  ffn    positions  params     weight",
     ]
     for m, w in zip(bundle.members, bundle.normalised_weights()):
         c = m.config
         lines.append(
-            f"            {m.name:<5} {c.k:<2} {c.num_layers:<7} {c.hidden_size:<7} {c.num_heads:<6} "
+            f"            {m.name:<5} {c.label:<8} {c.num_layers:<7} {c.hidden_size:<7} {c.num_heads:<6} "
             f"{c.intermediate_size:<6} {c.max_positions:<10} {count_parameters(m.model):<10,} {w:.3f}"
         )
     if bundle.cascade is not None:

@@ -30,7 +30,8 @@ from torch import Tensor
 
 from ielmscan import __version__
 from ielmscan.errors import BundleError
-from ielmscan.model.bundle import Bundle, Member, check_config, check_window
+from ielmscan.model.bundle import Bundle, Member, check_window
+from ielmscan.model.members import check_config
 from ielmscan.model.convert import BERT_PREFIX, HEAD_KEYS, from_bert_state_dict
 from ielmscan.model.defaults import DEFAULT_WINDOW, MAX_K
 from ielmscan.model.network import EnhancerLM, MemberConfig

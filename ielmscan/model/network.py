@@ -1,10 +1,10 @@
-"""BERT-compatible k-mer encoder with the iEnhancer-ELM classification head.
+"""BERT-compatible encoder of k-mer or BPE token rows with the iEnhancer-ELM classification head.
 
 The encoder follows BERT exactly (post-LayerNorm blocks, exact GELU, learned absolute positions,
 token-type embeddings) so that DNABERT / iEnhancer-ELM checkpoints map onto it parameter by parameter;
 attention runs through ``F.scaled_dot_product_attention`` (fused kernels) except in CPU inference,
 where :func:`blocked_attention` is faster for the short heads of small members.
-The head is iEnhancer-ELM's: mean of the contextual embeddings of the k-mer tokens (special tokens
+The head is iEnhancer-ELM's: mean of the contextual embeddings of the tokens (special tokens and padding
 excluded) → dropout → Linear(hidden, 25) → tanh → Linear(25, 1) → sigmoid.
 """
 from __future__ import annotations
@@ -17,14 +17,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from ielmscan.model.attention import blocked_attention, reference_attention
-from ielmscan.model.tokens import CLS_ID, PAD_ID, SEP_ID, vocab_size
+from ielmscan.model.tokenizers import BPE, KMER
+from ielmscan.model.tokens import CLS_ID, PAD_ID, SEP_ID
+from ielmscan.model.tokens import vocab_size as kmer_vocab_size
 
 
 @dataclass
 class MemberConfig:
     """Shape of one ensemble member; stored verbatim in the bundle's ``ensemble.json``."""
 
-    k: int  # k-mer size of the tokenizer; the vocabulary holds 5 special tokens + 4**k k-mers
+    k: int = 0  # k-mer size of a k-mer member (5 special tokens + 4**k k-mers); 0 for a BPE member
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
@@ -33,13 +35,25 @@ class MemberConfig:
     dropout: float = 0.1  # used for embeddings, attention output, feed-forward and the head
     head_hidden: int = 25  # iEnhancer-ELM's head: Linear(hidden, 25) → tanh → Linear(25, 1)
     layer_norm_eps: float = 1e-12  # BERT's value, kept for checkpoint compatibility
+    tokenizer: str = KMER  # "kmer", or "bpe": byte-pair encoding, its vocabulary in a file beside the weights
+    vocab_size: int = 0  # token ids, special tokens included: a BPE member's own; a k-mer member's follows from k
+
+    def __post_init__(self) -> None:
+        if self.tokenizer == KMER:
+            self.vocab_size = kmer_vocab_size(self.k)
 
     @property
-    def vocab_size(self) -> int:
-        return vocab_size(self.k)
+    def label(self) -> str:
+        """What a member reads, as listings name it: ``k6``, or ``bpe4096`` (a BPE vocabulary of 4,096 tokens)."""
+        return f"k{self.k}" if self.tokenizer == KMER else f"{BPE}{self.vocab_size}"
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The entry of ``ensemble.json``: a k-mer member's is what it was before BPE members (no tokenizer
+        fields), a BPE member's has no k."""
+        data = asdict(self)
+        for key in (("tokenizer", "vocab_size") if self.tokenizer == KMER else ("k",)):
+            del data[key]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MemberConfig:
@@ -48,8 +62,13 @@ class MemberConfig:
         return cls(**{key: value for key, value in data.items() if key in names})
 
     def tokens_per_window(self, window: int) -> int:
-        """Tokens for a window of ``window`` bases: its k-mers plus [CLS] and [SEP]."""
-        return window - self.k + 1 + 2
+        """Tokens for a window of ``window`` bases, [CLS] and [SEP] included: its k-mers, or at most one BPE
+        token per base."""
+        return window - self.k + 1 + 2 if self.tokenizer == KMER else window + 2
+
+    def longest_window(self) -> int:
+        """The longest window whose tokens fit the positions (:meth:`tokens_per_window` <= ``max_positions``)."""
+        return self.max_positions - 2 + (self.k - 1 if self.tokenizer == KMER else 0)
 
 
 class Embeddings(nn.Module):
@@ -176,16 +195,15 @@ class EnhancerLM(nn.Module):
                 module.weight[module.padding_idx].zero_()
 
     def pooled(self, ids: torch.Tensor) -> torch.Tensor:
-        """Mean of the k-mer token embeddings (B, hidden); [CLS], [SEP] and [PAD] are left out."""
+        """Mean of the token embeddings (B, hidden); [CLS], [SEP] and [PAD] are left out."""
         special = (ids == PAD_ID) | (ids == CLS_ID) | (ids == SEP_ID)
         padded = bool((ids == PAD_ID).any())
         states = self.encoder(ids, keep=(ids != PAD_ID) if padded else None)
         if not padded and not bool(special[:, 1:-1].any()) and bool(special[:, [0, -1]].all()):
-            # The scanner's rows: [CLS] k-mers [SEP] and nothing else; a plain slice mean is much
-            # cheaper than the masked sum below.
+            # The scanner's k-mer rows: [CLS] k-mers [SEP] and nothing else; a plain slice mean is much
+            # cheaper than the masked sum.
             return states[:, 1:-1].mean(1)
-        weights = (~special).to(states.dtype).unsqueeze(-1)  # (B, T, 1)
-        return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+        return token_mean(ids, states)
 
     def classify(self, pooled: torch.Tensor) -> torch.Tensor:
         """Pooled embeddings (B, hidden) → logits (B,): the iEnhancer-ELM head."""
@@ -195,6 +213,15 @@ class EnhancerLM(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Token ids (B, T) → logits (B,)."""
         return self.classify(self.pooled(ids))
+
+
+def token_mean(ids: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+    """Mean of ``states`` (B, T, hidden) over the real tokens of ``ids`` (B, T): [CLS], [SEP] and [PAD] left out.
+
+    A row with no real token (a window of N alone, for a BPE member) pools to zeros.
+    """
+    weights = ((ids != PAD_ID) & (ids != CLS_ID) & (ids != SEP_ID)).to(states.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
 class MaskedLMHead(nn.Module):

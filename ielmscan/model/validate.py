@@ -10,6 +10,7 @@ the bundle, the file and the field or tensor. docs/security.md lists the checks 
 from __future__ import annotations
 
 import errno
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -171,6 +172,18 @@ def inside(bundle: Path, name: str, what: str, folder: bool = False) -> Path:
     if folder != real.is_dir() or (not folder and not real.is_file()):
         raise BundleError(f"model bundle {bundle}: {what} {name} is not a {'folder' if folder else 'file'}")
     return path
+
+
+def read_json(bundle: Path, path: Path, limit: int, kind: str) -> Any:
+    """A JSON file of the bundle (the manifest, a tokenizer), parsed; refused beyond ``limit`` bytes: a real one is
+    far smaller, and reading gigabytes would cost memory before any check. ``kind`` names what it should be."""
+    try:
+        if path.stat().st_size > limit:
+            raise BundleError(f"model bundle {bundle}: {path.name} is larger than {limit // 2**20} MB: it is not {kind}")
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
+        raise BundleError(f"model bundle {bundle}: {path.name} is not valid JSON ({reason})") from None
 
 
 def tensor_header(bundle: Path, path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:

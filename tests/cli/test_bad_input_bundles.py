@@ -22,7 +22,7 @@ from ielmscan.cli import app
 from ielmscan.io.synthetic import write_synthetic_genome
 from ielmscan.model.bundle import MANIFEST
 
-from tests.bundles import full_bundle, pickle_trap
+from tests.bundles import full_bundle, pickle_trap, random_bundle
 from tests.cli.bad_input import Case, cases, check_refusal, runner
 
 COMMANDS = {"model info": ["model", "info", "model"], "scan": ["scan", "g.fa", "--model", "model", "-o", "out"]}
@@ -158,7 +158,7 @@ ROWS = (
     row("threshold above 1", manifest(lambda m: m.update(threshold=1.5)), "threshold", "[0, 1]"),
     row("window longer than the positions", manifest(lambda m: m.update(window=5000)), "window 5000", "256"),
     row("layer2 not the subfolder", manifest(lambda m: m.update(layer2="../other")), "layer2"),
-    row("unknown format version", manifest(lambda m: m.update(format_version=2)), "format version 2"),
+    row("unknown format version", manifest(lambda m: m.update(format_version=3)), "format version 3"),
     # 3. Configs and tensor shapes, checked before anything is allocated.
     row("max_positions 1e8", manifest(lambda m: m["members"][0].update(max_positions=100_000_000)),
         "members[0].max_positions", "8192"),
@@ -210,3 +210,76 @@ def test_the_unspoiled_bundle_is_accepted_by_both(tmp_path, bundle_dir, monkeypa
     for args in COMMANDS.values():
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
+
+
+# A bundle with a BPE member (k3, bpe): its tokenizer file and the fields of its entry.
+TOKENIZER = "bpe.tokenizer.json"
+
+
+def tokenizer_json(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], None]:
+    """Spoil the BPE member's tokenizer file."""
+
+    def spoil(folder: Path) -> None:
+        path = folder / "model" / TOKENIZER
+        data = json.loads(path.read_text())
+        change(data)
+        path.write_text(json.dumps(data))
+
+    return spoil
+
+
+def fewer_tokens(data: dict[str, Any]) -> None:
+    """Drop the last token and the merge that made it: a good tokenizer, one token short of the config's."""
+    vocab = data["model"]["vocab"]
+    last = max(vocab, key=vocab.__getitem__)
+    del vocab[last]
+    data["model"]["merges"] = [m for m in data["model"]["merges"] if "".join(m) != last]
+
+
+def huge(folder: Path) -> None:
+    with open(folder / "model" / TOKENIZER, "r+b") as f:
+        f.truncate(17 * 2**20)  # sparse: costs no disk
+
+
+BPE_ROWS = (
+    row("tokenizer file missing", replace(TOKENIZER, None), "tokenizer file", TOKENIZER, "missing"),
+    row("tokenizer file not JSON", replace(TOKENIZER, b"{vocab: A}"), TOKENIZER, "not valid JSON"),
+    row("tokenizer file of 17 MB", huge, TOKENIZER, "larger than 16 MB", "not a tokenizer file"),
+    row("tokenizer not BPE", tokenizer_json(lambda d: d["model"].update(type="WordPiece")), TOKENIZER,
+        "not a BPE tokenizer"),
+    row("special tokens moved", tokenizer_json(lambda d: d["model"]["vocab"].update({"[CLS]": 3, "[SEP]": 2})),
+        TOKENIZER, "[CLS] has id 3, not 2"),
+    row("token with an N", tokenizer_json(lambda d: d["model"]["vocab"].update({"ACN": len(d["model"]["vocab"])})),
+        TOKENIZER, "'ACN' is not a run of A/C/G/T"),
+    row("tokenizer smaller than the config", tokenizer_json(fewer_tokens), TOKENIZER, "holds 63 tokens",
+        "vocab_size (and embedding) 64"),
+    row("vocab_size not the embedding's", manifest(lambda m: m["members"][1].update(vocab_size=80)), "bpe.safetensors",
+        "shape"),
+    row("tokenizer file a link outside", both(lambda d: shutil.copy(d / "model" / TOKENIZER, d / "t.json"),
+                                              link(TOKENIZER, "../t.json")), TOKENIZER, "outside the bundle folder"),
+    row("tokenizer file with ..", manifest(lambda m: m["members"][1].update(tokenizer_file="../t.json")),
+        "members[1].tokenizer_file", "plain file name"),
+    row("unknown tokenizer kind", manifest(lambda m: m["members"][1].update(tokenizer="wordpiece")),
+        "members[1].tokenizer", "'kmer', 'bpe'"),
+    row("BPE member with a k", manifest(lambda m: m["members"][1].update(k=6)), "members[1].k", "bpe member"),
+    row("BPE member in a version 1 manifest", manifest(lambda m: m.update(format_version=1)), "members[1].tokenizer",
+        "format version 1"),
+    row("window beyond the BPE positions", manifest(lambda m: m.update(window=201)), "window 201", "at most 200"),
+)
+
+
+@pytest.fixture(scope="module")
+def bpe_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("bundle") / "bpe"
+    random_bundle(directory, ks=(3,), hidden=16, bpe=64)
+    return directory
+
+
+@cases(*BPE_ROWS)
+def test_a_spoiled_bpe_member_is_refused_alike_by_model_info_and_scan(case, tmp_path, bpe_bundle_dir, capfd,
+                                                                      monkeypatch):
+    test_a_spoiled_bundle_is_refused_alike_by_model_info_and_scan(case, tmp_path, bpe_bundle_dir, capfd, monkeypatch)
+
+
+def test_the_unspoiled_bpe_bundle_is_accepted_by_both(tmp_path, bpe_bundle_dir, monkeypatch):
+    test_the_unspoiled_bundle_is_accepted_by_both(tmp_path, bpe_bundle_dir, monkeypatch)

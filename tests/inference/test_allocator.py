@@ -17,18 +17,19 @@ import resource, numpy as np
 from ielmscan.inference.allocator import retain_freed_memory
 from ielmscan.model.bundle import new_bundle
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes
+from ielmscan.inference.windows import encode_chunk
+from ielmscan.kernels.encode import encode_bases
 bundle = new_bundle([3, 4], hidden_size=64, num_layers=1, num_heads=4, seed=0)
 windows = 256
 bases = np.random.default_rng(0).choice(np.frombuffer(b"ACGT", dtype=np.uint8), (windows - 1) * 50 + 200)
 codes = encode_bases(bases)
-ids, rc = kmer_token_ids(codes, bundle.ks), kmer_token_ids(reverse_complement_codes(codes), bundle.ks)
+chunk = encode_chunk(codes, bundle.ks, True)
 scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision="bf16", threads=2))
 rows = np.arange(windows)
-scorer.score_members(ids, rc, 200, 50, rows)
+scorer.score_members(chunk, 200, 50, rows)
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(3):
-    scorer.score_members(ids, rc, 200, 50, rows)
+    scorer.score_members(chunk, 200, 50, rows)
 print(retain_freed_memory(), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3)
 """
 

@@ -481,3 +481,21 @@ def test_tabix_outputs_read_back_by_region_and_equal_the_text_ones(ensemble, syn
 def test_tabix_refuses_standard_output(ensemble, synthetic):
     with pytest.raises(InputError, match="--tabix"):
         run_scan(synthetic, ensemble, params(), "-", tabix=True)
+
+
+def test_a_scan_with_a_bpe_member_does_not_depend_on_chunks_batches_or_workers_and_is_strand_symmetric(tmp_path):
+    bundle = random_bundle(tmp_path / "mixed", ks=(3,), hidden=16, bpe=64)  # a k-mer and a BPE member
+    genome = write_synthetic_genome(tmp_path / "g.fa", {"chrA": 2_600, "chrB": 1_200}, seed=8)
+    reference = scores(bundle, genome)
+    for kwargs in ({"chunk_size": 400}, {"scorer": ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=3)},
+                   {"scorer": ScorerSettings(device="cpu", precision=Precision.fp32, threads=2, workers=2)}):
+        other = scores(bundle, genome, **kwargs)
+        for chrom in reference:
+            np.testing.assert_allclose(other[chrom], reference[chrom], atol=1e-5, err_msg=str(kwargs))
+    assert np.nanstd(reference["chrA"]) > 1e-3  # far above the tolerance: the windows are told apart
+    seq = bytes(synthetic_sequence(1_000, np.random.default_rng(4)))
+    fwd = write_fasta(tmp_path / "fwd.fa", [("c", seq)])
+    rev = write_fasta(tmp_path / "rev.fa", [("c", reverse_complement(seq))])
+    np.testing.assert_allclose(scores(bundle, fwd)["c"], scores(bundle, rev)["c"][::-1], atol=1e-5)
+    manifest = run_scan(genome, bundle, params(), str(tmp_path / "out"))
+    assert manifest["model"]["members"] == [3, "bpe64"] and (tmp_path / "out.bw").is_file()

@@ -9,7 +9,8 @@ from ielmscan.inference.devices import Precision
 from ielmscan.errors import InputError
 from ielmscan.inference.scorer import (CPU_BATCH, GPU_BATCH, MAX_DEFAULT_WORKERS, EnsembleScorer, ScorerSettings,
                                 cpu_workers, default_batch_size, score_sequences)
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement, reverse_complement_codes
+from ielmscan.inference.windows import EncodedChunk, encode_chunk
+from ielmscan.kernels.encode import encode_bases, reverse_complement
 from ielmscan.model.tokens import CLS_ID, SEP_ID, kmers_to_ids, seq_to_kmers
 
 from tests.bundles import random_bundle
@@ -24,7 +25,10 @@ def naive_probability(bundle, seq: str, rc: bool) -> float:
         k = member.config.k
 
         def prob(s: str) -> float:
-            ids = [CLS_ID] + kmers_to_ids(seq_to_kmers(s, k), k) + [SEP_ID]
+            if member.config.tokenizer == "bpe":  # the tokenizers library's own string path
+                ids = member.tokenizer.tokenizer.encode(s).ids
+            else:
+                ids = [CLS_ID] + kmers_to_ids(seq_to_kmers(s, k), k) + [SEP_ID]
             with torch.no_grad():
                 return torch.sigmoid(member.model(torch.tensor([ids]))).item()
 
@@ -33,9 +37,8 @@ def naive_probability(bundle, seq: str, rc: bool) -> float:
     return total
 
 
-def chunk_ids(seq: bytes, ks):
-    codes = encode_bases(seq)
-    return kmer_token_ids(codes, ks), kmer_token_ids(reverse_complement_codes(codes), ks)
+def encoded(seq: bytes, bundle, rc: bool = True) -> EncodedChunk:
+    return encode_chunk(encode_bases(seq), bundle.ks, rc)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +56,10 @@ def sequence():
 
 @pytest.mark.parametrize("rc", [True, False])
 def test_scores_equal_the_string_kmer_reference(bundle, sequence, rc):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle, rc)
     scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, reverse_complement=rc))
     selected = np.arange(10)
-    got = scorer.score_chunk(ids, ids_rc if rc else None, WINDOW, STRIDE, selected)
+    got = scorer.score_chunk(chunk, WINDOW, STRIDE, selected)
     text = sequence.decode()
     expected = [naive_probability(bundle, text[j * STRIDE : j * STRIDE + WINDOW], rc) for j in selected]
     np.testing.assert_allclose(got, expected, atol=1e-5)
@@ -64,32 +67,32 @@ def test_scores_equal_the_string_kmer_reference(bundle, sequence, rc):
 
 
 def test_only_selected_windows_are_scored_in_their_order(bundle, sequence):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32))
-    every = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
-    some = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.array([7, 2, 9]))
+    every = scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(10))
+    some = scorer.score_chunk(chunk, WINDOW, STRIDE, np.array([7, 2, 9]))
     np.testing.assert_allclose(some, every[[7, 2, 9]], atol=1e-6)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
 def test_scores_do_not_depend_on_batch_size(bundle, sequence, batch_size):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     ref = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=256))
     other = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=batch_size))
     np.testing.assert_allclose(
-        other.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
-        ref.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        other.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
+        ref.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
         atol=1e-6,
     )
 
 
 def test_bf16_scores_stay_close_to_fp32(bundle, sequence):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     fp32 = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32))
     bf16 = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.bf16))
     np.testing.assert_allclose(
-        bf16.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
-        fp32.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        bf16.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
+        fp32.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
         atol=0.05,
     )
 
@@ -109,13 +112,13 @@ def test_batch_size_must_be_positive(bundle):
 
 @pytest.mark.slow
 def test_compiled_encoders_give_the_same_scores(bundle, sequence):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     eager = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
     compiled = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4, compile=True))
     # 10 windows in batches of 4: the last batch is padded to the compiled shape and trimmed again.
     np.testing.assert_allclose(
-        compiled.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
-        eager.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
+        compiled.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
+        eager.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
         atol=1e-5,
     )
 
@@ -131,13 +134,13 @@ def test_batch_bucket_is_a_power_of_two_multiple_capped_at_the_full_batch():
 def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle, sequence):
     # oneDNN keeps a primitive per input shape and never frees it: memory grew with every new
     # last-batch size until batches were bucketed.
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
     shapes = set()
     hook = scorer.models[0].encoder.register_forward_pre_hook(lambda _, args: shapes.add(tuple(args[0].shape)))
-    reference = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    reference = scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(10))
     for n in range(1, 11):
-        got = scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(n))
+        got = scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(n))
         np.testing.assert_allclose(got, reference[:n], atol=1e-6)  # padding rows never leak into scores
     hook.remove()
     assert len(shapes) == 1  # 2..8 rows all padded to the full batch of 4 windows × 2 strands
@@ -145,20 +148,20 @@ def test_encoders_see_few_batch_shapes_however_many_windows_a_chunk_keeps(bundle
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 def test_scores_do_not_depend_on_the_thread_count(bundle, sequence, threads):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     # Batches of 2 windows: 10 windows x 2 members are 10 jobs shared out among the workers.
     settings = dict(device="cpu", precision=Precision.fp32, batch_size=2)
     serial = EnsembleScorer(bundle, ScorerSettings(**settings, threads=1))
     scorer = EnsembleScorer(bundle, ScorerSettings(**settings, threads=threads))
     assert scorer.workers == threads
-    np.testing.assert_allclose(scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10)),
-                               serial.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10)), atol=1e-6)
+    np.testing.assert_allclose(scorer.score_members(chunk, WINDOW, STRIDE, np.arange(10)),
+                               serial.score_members(chunk, WINDOW, STRIDE, np.arange(10)), atol=1e-6)
 
 
 def test_cpu_scoring_leaves_the_callers_thread_count_alone(bundle, sequence):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     before = torch.get_num_threads()
-    EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=1)).score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+    EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=1)).score_chunk(chunk, WINDOW, STRIDE, np.arange(10))
     assert torch.get_num_threads() == before
 
 
@@ -174,7 +177,7 @@ def test_thread_count_must_be_positive(bundle):
 
 
 def test_a_failing_batch_stops_the_other_workers(bundle, sequence, monkeypatch):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     scorer = EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=1, threads=2))
     calls = []
 
@@ -185,7 +188,7 @@ def test_a_failing_batch_stops_the_other_workers(bundle, sequence, monkeypatch):
 
     monkeypatch.setattr(scorer, "_forward", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
-        scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+        scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(10))
     scorer._pool.shutdown(wait=True)  # whatever was still queued would run now
     # 10 windows x 2 members = 20 batches; only those already running when the error came were run.
     assert len(calls) <= 4
@@ -204,9 +207,9 @@ def test_score_sequences_equals_the_string_reference_and_is_strand_symmetric(bun
 
 
 def test_scorer_is_a_context_manager_that_stops_its_workers(bundle, sequence):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     with EnsembleScorer(bundle, ScorerSettings(device="cpu", threads=2)) as scorer:
-        scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(3))
+        scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(3))
         workers = [t for t in threading.enumerate() if t.name.startswith("ielmscan-score")]
         assert workers
     for thread in workers:
@@ -235,15 +238,15 @@ def limit_rows(scorer: EnsembleScorer, most: int, monkeypatch: pytest.MonkeyPatc
 @pytest.mark.parametrize("threads", [1, 2])
 def test_out_of_memory_halves_the_batch_keeps_the_scores_and_warns_once(bundle, sequence, threads, monkeypatch,
                                                                         caplog):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     settings = dict(device="cpu", precision=Precision.fp32, batch_size=8, threads=threads)
-    expected = EnsembleScorer(bundle, ScorerSettings(**settings)).score_members(ids, ids_rc, WINDOW, STRIDE,
+    expected = EnsembleScorer(bundle, ScorerSettings(**settings)).score_members(chunk, WINDOW, STRIDE,
                                                                                np.arange(10))
     with EnsembleScorer(bundle, ScorerSettings(**settings)) as scorer:
         seen = limit_rows(scorer, 4, monkeypatch)  # 2 windows x 2 strands fit, 4 windows do not
         with caplog.at_level("WARNING", logger="ielmscan.inference.scorer"):
-            got = scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
-            again = scorer.score_members(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+            got = scorer.score_members(chunk, WINDOW, STRIDE, np.arange(10))
+            again = scorer.score_members(chunk, WINDOW, STRIDE, np.arange(10))
     np.testing.assert_allclose(got, expected, atol=1e-6)
     np.testing.assert_allclose(again, expected, atol=1e-6)
     # One worker stops at 2 windows (4 rows); with two, a batch padded to the size another had just left may
@@ -256,8 +259,74 @@ def test_out_of_memory_halves_the_batch_keeps_the_scores_and_warns_once(bundle, 
 
 
 def test_out_of_memory_on_a_single_window_is_a_clear_error(bundle, sequence, monkeypatch):
-    ids, ids_rc = chunk_ids(sequence, bundle.ks)
+    chunk = encoded(sequence, bundle)
     with EnsembleScorer(bundle, ScorerSettings(device="cpu", batch_size=4, threads=1)) as scorer:
         limit_rows(scorer, 0, monkeypatch)
         with pytest.raises(InputError, match="ran out of memory scoring a single window .*--device cpu"):
-            scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(10))
+            scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(10))
+
+
+# --- A bundle with a BPE member: its rows are its tokenizer's, padded and masked, through the same path. ---
+
+@pytest.fixture(scope="module")
+def bpe_bundle(tmp_path_factory):
+    return random_bundle(tmp_path_factory.mktemp("bpe") / "b", ks=(3,), bpe=64)
+
+
+@pytest.mark.parametrize("rc", [True, False])
+def test_a_bpe_member_scores_as_the_tokenizers_string_path(bpe_bundle, sequence, rc):
+    scorer = EnsembleScorer(bpe_bundle, ScorerSettings(device="cpu", precision=Precision.fp32, reverse_complement=rc))
+    got = scorer.score_chunk(encoded(sequence, bpe_bundle, rc), WINDOW, STRIDE, np.arange(10))
+    text = sequence.decode()
+    expected = [naive_probability(bpe_bundle, text[j * STRIDE : j * STRIDE + WINDOW], rc) for j in range(10)]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    members = scorer.score_members(encoded(sequence, bpe_bundle, rc), WINDOW, STRIDE, np.arange(10))
+    assert np.ptp(members[1]) > 0.01  # the BPE member tells the windows apart
+
+
+@pytest.mark.parametrize("batch_size, threads", [(1, 1), (3, 2), (64, 1)])
+def test_bpe_scores_do_not_depend_on_batch_size_or_workers(bpe_bundle, sequence, batch_size, threads):
+    settings = dict(device="cpu", precision=Precision.fp32)
+    reference = EnsembleScorer(bpe_bundle, ScorerSettings(**settings, batch_size=256, threads=1))
+    other = EnsembleScorer(bpe_bundle, ScorerSettings(**settings, batch_size=batch_size, threads=threads))
+    chunk = encoded(sequence, bpe_bundle)
+    np.testing.assert_allclose(other.score_members(chunk, WINDOW, STRIDE, np.arange(10)),
+                               reference.score_members(chunk, WINDOW, STRIDE, np.arange(10)), atol=1e-5)
+
+
+def test_bpe_scores_do_not_depend_on_the_chunk(bpe_bundle, sequence):
+    # Windows 3..9 scored in a chunk of their own are the windows 3..9 of the whole sequence.
+    scorer = EnsembleScorer(bpe_bundle, ScorerSettings(device="cpu", precision=Precision.fp32))
+    whole = scorer.score_chunk(encoded(sequence, bpe_bundle), WINDOW, STRIDE, np.arange(10))
+    part = scorer.score_chunk(encoded(sequence[3 * STRIDE :], bpe_bundle), WINDOW, STRIDE, np.arange(7))
+    np.testing.assert_allclose(part, whole[3:], atol=1e-5)
+
+
+def test_a_window_and_its_reverse_complement_score_alike_with_a_bpe_member(bpe_bundle, sequence):
+    text = sequence.decode()
+    seqs = [text[j * STRIDE : j * STRIDE + WINDOW] for j in range(10)]
+    ensemble, members = score_sequences(bpe_bundle, seqs)
+    flipped, flipped_members = score_sequences(bpe_bundle, [reverse_complement(s.encode()).decode() for s in seqs])
+    np.testing.assert_allclose(flipped, ensemble, atol=1e-5)
+    np.testing.assert_allclose(flipped_members["bpe"], members["bpe"], atol=1e-5)
+
+
+def test_bpe_batches_see_few_shapes(bpe_bundle, sequence):
+    scorer = EnsembleScorer(bpe_bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
+    shapes = set()
+    hook = scorer.models[1].encoder.register_forward_pre_hook(lambda _, args: shapes.add(tuple(args[0].shape)))
+    chunk = encoded(sequence, bpe_bundle)
+    for n in range(1, 11):
+        scorer.score_chunk(chunk, WINDOW, STRIDE, np.arange(n))
+    hook.remove()
+    assert {rows for rows, _ in shapes} == {8} and all(tokens % 16 == 0 for _, tokens in shapes)
+
+
+@pytest.mark.slow
+def test_a_compiled_bpe_member_gives_the_same_scores(bpe_bundle, sequence):
+    chunk = encoded(sequence, bpe_bundle)
+    eager = EnsembleScorer(bpe_bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4))
+    compiled = EnsembleScorer(bpe_bundle, ScorerSettings(device="cpu", precision=Precision.fp32, batch_size=4,
+                                                         compile=True))
+    np.testing.assert_allclose(compiled.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)),
+                               eager.score_chunk(chunk, WINDOW, STRIDE, np.arange(10)), atol=1e-5)

@@ -10,7 +10,8 @@ import pytest
 from ielmscan.inference.devices import Precision
 from ielmscan.inference.scorer import ScorerSettings
 from ielmscan.inference.scorer_pool import ScorerPool
-from ielmscan.kernels.encode import encode_bases, kmer_token_ids, reverse_complement_codes
+from ielmscan.inference.windows import EncodedChunk, encode_chunk
+from ielmscan.kernels.encode import encode_bases
 
 from tests.bundles import random_bundle
 
@@ -22,9 +23,9 @@ def bundle(tmp_path_factory):
     return random_bundle(tmp_path_factory.mktemp("pool") / "b", ks=(3, 4), hidden=16)
 
 
-def chunk(seed: int) -> tuple[np.ndarray, np.ndarray]:
+def chunk(seed: int) -> EncodedChunk:
     codes = encode_bases(bytes(np.random.default_rng(seed).choice(list(b"ACGT"), size=WINDOW + 19 * STRIDE).tolist()))
-    return kmer_token_ids(codes, [3, 4]), kmer_token_ids(reverse_complement_codes(codes), [3, 4])
+    return encode_chunk(codes, [3, 4], True)
 
 
 def settings(**kwargs) -> ScorerSettings:
@@ -32,8 +33,7 @@ def settings(**kwargs) -> ScorerSettings:
 
 
 def score(scorer, item):
-    ids, ids_rc = item
-    return scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(20))
+    return scorer.score_chunk(item, WINDOW, STRIDE, np.arange(20))
 
 
 def test_two_cpu_scorers_score_every_chunk_as_one_does_in_the_order_given(bundle):
@@ -85,13 +85,13 @@ def test_an_error_surfaces_at_its_item_and_the_pool_stays_usable(bundle):
 
 
 def test_closing_stops_a_chunk_between_batches(bundle):
-    ids, ids_rc = chunk(0)
+    encoded = chunk(0)
     pool = ScorerPool(bundle, settings(threads=2, workers=2, batch_size=1))
     started = threading.Event()
 
     def slow(scorer, item):
         started.set()
-        return scorer.score_chunk(ids, ids_rc, WINDOW, STRIDE, np.arange(20).repeat(200))
+        return scorer.score_chunk(encoded, WINDOW, STRIDE, np.arange(20).repeat(200))
 
     failed: list[BaseException] = []
 

@@ -5,6 +5,7 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -419,3 +420,70 @@ def test_bundle_files_of_an_odd_manifest_own_only_the_manifest(tmp_path):
     for text in ("[1]", '{"members": "k3", "cascade": 5}', '{"members": [5, {"name": "k3"}]}'):
         (tmp_path / MANIFEST).write_text(text)
         assert bundle_files(tmp_path) == {MANIFEST}
+
+
+# --- A BPE member: its tokenizer file beside its weights, in the manifest, the checksum and the folder's files. ---
+
+@pytest.fixture(scope="module")
+def bpe_dir(tmp_path_factory):
+    """A saved bundle of a k = 3 member and a BPE member of 64 tokens."""
+    directory = tmp_path_factory.mktemp("bpe") / "b"
+    random_bundle(directory, ks=(3,), hidden=16, bpe=64)
+    return directory
+
+
+def test_a_bpe_member_saves_its_tokenizer_and_loads_with_the_same_scores(bpe_dir, tmp_path):
+    from ielmscan.inference.scorer import score_sequences
+
+    bundle = load_bundle(bpe_dir)
+    data = json.loads((bpe_dir / MANIFEST).read_text())
+    assert data["format_version"] == 2  # an earlier ielmscan says it reads 1 rather than failing on a field
+    entry = data["members"][1]
+    assert entry["tokenizer"] == "bpe" and entry["vocab_size"] == 64 and "k" not in entry
+    assert entry["tokenizer_file"] == "bpe.tokenizer.json" and entry["max_positions"] == bundle.window + 2
+    assert sorted(p.name for p in bpe_dir.iterdir()) == sorted(
+        [MANIFEST, "k3.safetensors", "bpe.safetensors", "bpe.tokenizer.json"])
+    assert bundle.ks == [3] and bundle.labels == [3, "bpe64"] and bundle.max_window() == 200
+    assert [m.tokenizer.kind for m in bundle.members] == ["kmer", "bpe"]
+    assert bundle.members[1].tokenizer.to_json() == (bpe_dir / "bpe.tokenizer.json").read_text()
+    assert "bpe64" in describe(bundle)
+    seqs = ["".join(np.random.default_rng(i).choice(list("ACGT"), 200)) for i in range(4)]
+    save_bundle(bundle, tmp_path / "again")
+    first, second = score_sequences(bundle, seqs)[1]["bpe"], score_sequences(load_bundle(tmp_path / "again"), seqs)[1]["bpe"]
+    np.testing.assert_array_equal(first, second)
+    assert load_bundle(tmp_path / "again").checksum == bundle.checksum  # saving is deterministic
+
+
+def test_the_checksum_covers_the_tokenizer_file(bpe_dir, tmp_path):
+    shutil.copytree(bpe_dir, tmp_path / "b")
+    path = tmp_path / "b" / "bpe.tokenizer.json"
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=1))  # the same tokenizer, other bytes
+    assert load_bundle(tmp_path / "b").checksum != load_bundle(bpe_dir).checksum
+
+
+def test_a_bundle_of_kmer_members_stays_format_version_1_and_version_1_holds_no_bpe_member(bpe_dir, tmp_path):
+    random_bundle(tmp_path / "k", ks=(3,))
+    assert json.loads((tmp_path / "k" / MANIFEST).read_text())["format_version"] == 1
+    shutil.copytree(bpe_dir, tmp_path / "b")
+    _edit(tmp_path / "b", lambda m: m.update(format_version=1))
+    with pytest.raises(BundleError, match=r"members\[1\].tokenizer is 'bpe', but the manifest's format version 1"):
+        load_bundle(tmp_path / "b")
+
+
+def test_saving_over_a_bpe_bundle_replaces_its_tokenizer_file_too(bpe_dir, tmp_path):
+    shutil.copytree(bpe_dir, tmp_path / "b")
+    save_bundle(new_bundle([4], hidden_size=8, num_heads=2), tmp_path / "b", force=True)
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["ensemble.json", "k4.safetensors"]
+
+
+def test_a_bpe_member_needs_its_tokenizer_and_a_window_that_fits_its_positions(bpe_dir):
+    from ielmscan.model.bundle import Member
+    from ielmscan.model.network import EnhancerLM, MemberConfig
+
+    cfg = MemberConfig(tokenizer="bpe", vocab_size=64, hidden_size=8, num_heads=2)
+    with pytest.raises(BundleError, match="needs its trained tokenizer"):
+        Member("bpe", cfg, 1.0, EnhancerLM(cfg))
+    tokenizer = load_bundle(bpe_dir).members[1].tokenizer
+    assert new_bundle([], hidden_size=8, num_heads=2, window=80, bpe=tokenizer).members[0].config.max_positions == 82
+    with pytest.raises(BundleError, match="at least one member"):
+        new_bundle([], hidden_size=8, num_heads=2)

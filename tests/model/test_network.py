@@ -94,3 +94,25 @@ def test_fast_and_masked_pooling_agree():
     expected = torch.stack([model.encoder(odd)[i][keep[i]].mean(0) for i in range(3)])
     assert torch.allclose(model.pooled(odd), expected, atol=1e-6)
     assert torch.allclose(model.pooled(ids), states[:, 1:-1].mean(1), atol=1e-6)
+
+
+def test_token_mean_leaves_out_special_tokens_and_padding_and_pools_an_empty_row_to_zeros():
+    from ielmscan.model.network import token_mean
+
+    ids = torch.tensor([[CLS_ID, 7, 9, SEP_ID, PAD_ID], [CLS_ID, SEP_ID, PAD_ID, PAD_ID, PAD_ID]])
+    states = torch.arange(2 * 5 * 3, dtype=torch.float32).view(2, 5, 3)
+    pooled = token_mean(ids, states)
+    assert torch.equal(pooled[0], states[0, 1:3].mean(0)) and torch.equal(pooled[1], torch.zeros(3))
+
+
+def test_a_bpe_config_has_its_own_vocabulary_and_at_most_a_token_per_base():
+    cfg = MemberConfig(tokenizer="bpe", vocab_size=300, hidden_size=16, num_heads=2, max_positions=202)
+    assert cfg.vocab_size == 300 and cfg.label == "bpe300" and MemberConfig(k=6).label == "k6"
+    assert cfg.tokens_per_window(200) == 202 and cfg.longest_window() == 200
+    assert MemberConfig(k=6, max_positions=256).longest_window() == 259  # 254 k-mers of 6 bases
+    data = cfg.to_dict()
+    assert "k" not in data and data["tokenizer"] == "bpe" and MemberConfig.from_dict(data) == cfg
+    kmer = MemberConfig(k=4).to_dict()
+    assert "tokenizer" not in kmer and "vocab_size" not in kmer  # a k-mer entry is what it was
+    assert MemberConfig(k=4, vocab_size=7).vocab_size == 5 + 4**4  # follows from k, whatever is given
+    assert EnhancerLM(cfg).encoder.embeddings.word.num_embeddings == 300
