@@ -20,8 +20,8 @@ from typer.core import TyperGroup
 from ielmscan import __version__
 from ielmscan.errors import IelmscanError
 from ielmscan.io.writers import StandardOutput, discard_pending_output
-from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_KS, DEFAULT_LAYERS, DEFAULT_WINDOW,
-                                     MAX_K)
+from ielmscan.model.defaults import (DEFAULT_BPE_VOCAB, DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_KS, DEFAULT_LAYERS,
+                                     DEFAULT_WINDOW, MAX_BPE_VOCAB, MAX_K, MIN_BPE_VOCAB)
 
 # Exit status of a command whose standard output was a pipe its reader closed (`ielmscan ... | head`): 128 +
 # SIGPIPE, as the shell reports a Unix tool that SIGPIPE ended. `main` then ends the process by that signal.
@@ -111,6 +111,13 @@ ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1
                                                      help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
 # The shape of a new bundle (model init, train, pretrain): one declaration, the shipped model's defaults.
 Kmers = Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.", rich_help_panel=SIZE)]
+Members = Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each; bpe adds a member "
+                                      "reading byte-pair-encoding tokens learnt from the training sequences "
+                                      "(e.g. 3,4,5,6,bpe).", rich_help_panel=SIZE)]
+BpeVocab = Annotated[Optional[int], typer.Option(
+    "--bpe-vocab", min=MIN_BPE_VOCAB, max=MAX_BPE_VOCAB, show_default=False, rich_help_panel=SIZE,
+    help=f"With bpe in --k: tokens of the BPE member's vocabulary, special tokens included (on little data it may "
+         f"come out smaller) \\[default: {DEFAULT_BPE_VOCAB}]")]
 Layers = Annotated[int, typer.Option("--layers", min=1, max=24, help="Transformer layers per member.",
                                      rich_help_panel=SIZE)]
 Hidden = Annotated[int, typer.Option("--hidden", min=8, max=2048, help="Hidden size per member.", rich_help_panel=SIZE)]
@@ -129,7 +136,8 @@ Bedgraph = Annotated[bool, typer.Option("--bedgraph", help="Also write PREFIX.be
 Tabix = Annotated[bool, typer.Option("--tabix", help="Write the BED (and bedGraph) bgzip-compressed with a tabix index: "
                                      "PREFIX.bed.gz + PREFIX.bed.gz.tbi instead of PREFIX.bed.", rich_help_panel=OUTPUT)]
 DEFAULT_K_TEXT = ",".join(map(str, DEFAULT_KS))
-__all__ = ["DEFAULT_HEADS", "DEFAULT_HIDDEN", "DEFAULT_K_TEXT", "DEFAULT_LAYERS", "DEFAULT_WINDOW"]
+BPE_WORD = "bpe"  # in --k: a BPE member
+__all__ = ["DEFAULT_BPE_VOCAB", "DEFAULT_HEADS", "DEFAULT_HIDDEN", "DEFAULT_K_TEXT", "DEFAULT_LAYERS", "DEFAULT_WINDOW"]
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
@@ -223,14 +231,27 @@ def root(
     logging.basicConfig(level=logging.WARNING, format="ielmscan: warning: %(message)s")
 
 
-def parse_ks(text: str) -> list[int]:
+def parse_members(text: str) -> tuple[list[int], bool]:
+    """--k as k-mer sizes, and whether ``bpe`` asks for a BPE member too (it comes after the k-mer members)."""
+    parts = [part.strip().lower() for part in text.split(",") if part.strip()]
     try:
-        ks = [int(part) for part in text.split(",") if part.strip()]
+        ks = [int(part) for part in parts if part != BPE_WORD]
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a comma-separated list of k-mer sizes, e.g. 3,4,5,6", param_hint="'--k'") from None
-    if not ks or any(not 1 <= k <= MAX_K for k in ks) or len(set(ks)) != len(ks):
+        raise typer.BadParameter(f"{text!r} is not a comma-separated list of k-mer sizes, e.g. 3,4,5,6",
+                                 param_hint="'--k'") from None
+    bpe = parts.count(BPE_WORD)
+    if not parts or any(not 1 <= k <= MAX_K for k in ks) or len(set(ks)) != len(ks) or bpe > 1:
         raise typer.BadParameter(f"{text!r}: give distinct k-mer sizes between 1 and {MAX_K}, e.g. 3,4,5,6",
                                  param_hint="'--k'")
+    return ks, bool(bpe)
+
+
+def parse_ks(text: str, command: str) -> list[int]:
+    """--k of a command that makes k-mer members only (``command`` names it in the refusal of bpe)."""
+    ks, bpe = parse_members(text)
+    if bpe:
+        raise typer.BadParameter(f"{command} makes k-mer members only: a BPE member's tokens are learnt from training "
+                                 "data, so ask `ielmscan train --k ...,bpe` for one", param_hint="'--k'")
     return ks
 
 

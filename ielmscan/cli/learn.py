@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from ielmscan.cli.common import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, DEFAULT_LAYERS, DEFAULT_WINDOW, INPUT,
-                                 MODEL, OUTPUT, PERF, SCAN, Device, Force, Heads, Hidden, Kmers, Layers, ModelDir,
-                                 ScoringBatch, ScoringThreads, Window, app, check_heads, friendly_errors, load_model,
-                                 parse_ks)
+from ielmscan.cli.common import (DEFAULT_BPE_VOCAB, DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_K_TEXT, DEFAULT_LAYERS,
+                                 DEFAULT_WINDOW, INPUT, MODEL, OUTPUT, PERF, SCAN, BpeVocab, Device, Force, Heads, Hidden,
+                                 Kmers, Layers, Members, ModelDir, ScoringBatch, ScoringThreads, Window, app,
+                                 check_heads, friendly_errors, load_model, parse_ks, parse_members)
 from ielmscan.inference.devices import Precision
 
 
@@ -51,7 +51,8 @@ def train(
                                                      rich_help_panel=INPUT)] = 20_000,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Bundle directory to write. Without it "
                                                    "only --cv runs.", rich_help_panel=OUTPUT)] = None,
-    k: Kmers = DEFAULT_K_TEXT,
+    k: Members = DEFAULT_K_TEXT,
+    bpe_vocab: BpeVocab = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this bundle (e.g. from `ielmscan "
                                                  "pretrain`) instead of random weights; --k, sizes and the window are then "
                                                  "taken from it.", file_okay=False, rich_help_panel=MODEL)] = None,
@@ -81,7 +82,9 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Train an ensemble on labelled sequences: every member, then the decision threshold."""
-    ks = parse_ks(k)
+    ks, bpe = parse_members(k)
+    if bpe_vocab is not None and not bpe:
+        raise typer.BadParameter("it sizes the BPE member's vocabulary: add bpe to --k", param_hint="'--bpe-vocab'")
     if not pos and dataset is None:
         raise typer.BadParameter("give positives with --pos FASTA or --dataset DIR", param_hint="'--pos'")
     if output is None and cv == 0:
@@ -90,7 +93,8 @@ def train(
     from ielmscan.learn.train import TrainingRequest, run_training
 
     request = TrainingRequest(
-        pos=list(pos or []), neg=list(neg or []), output=output, ks=ks, dataset=dataset, background=background,
+        pos=list(pos or []), neg=list(neg or []), output=output, ks=ks, bpe_vocab=(bpe_vocab or DEFAULT_BPE_VOCAB) if bpe else None,
+        dataset=dataset, background=background,
         background_ratio=background_ratio, background_gc=background_gc.value,
         calibration_windows=calibration_windows, init=init, layers=layers, hidden=hidden, heads=heads, window=window,
         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience, val_fraction=val_fraction,
@@ -172,7 +176,7 @@ def pretrain(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch lines.", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Masked-language-model pretraining of the members on genome windows (a starting point for `train --init`)."""
-    ks = parse_ks(k)
+    ks = parse_ks(k, "pretrain")
     check_heads(hidden, heads)
     from ielmscan.model.bundle import bundle_output, load_bundle, new_bundle, save_bundle
     from ielmscan.learn.pretrain import PretrainConfig

@@ -25,7 +25,7 @@ def model_init(
     seed: Annotated[int, typer.Option("--seed", help="Random seed of the initial weights.")] = 0,
 ) -> None:
     """Write a randomly initialised bundle (a starting point for training; its scores mean nothing)."""
-    ks = parse_ks(k)
+    ks = parse_ks(k, "model init")
     check_heads(hidden, heads)
     from ielmscan.model.bundle import new_bundle, save_bundle
 

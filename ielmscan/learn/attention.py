@@ -1,11 +1,12 @@
 """Per-nucleotide attention of a bundle on sequences: what the model looks at, base by base.
 
 The last layer's attention weights, read through the network's readable path (``Encoder.last_attention``:
-the fast paths never materialise them): the [CLS] token's row, summed over the heads; each k-mer's weight
-spread over its k bases, each base getting the mean of the k-mers covering it; each sequence's scores
-scaled to unit L2 norm (DNABERT-viz's ``get_real_score``). Members with different k are combined base by
-base: their normalised scores are averaged with the bundle's member weights and scaled to unit norm again,
-or one member is read alone. Only the sequences as given (the forward strand) are read.
+the fast paths never materialise them): the [CLS] token's row, summed over the heads; each token's weight
+spread over the bases it covers (a k-mer's k bases, a BPE token's run), each base getting the mean of the
+tokens covering it (one BPE token covers each base, an N none: 0); each sequence's scores scaled to unit L2
+norm (DNABERT-viz's ``get_real_score``). Members with different tokens are combined base by base: their
+normalised scores are averaged with the bundle's member weights and scaled to unit norm again, or one member
+is read alone. Only the sequences as given (the forward strand) are read.
 """
 from __future__ import annotations
 
@@ -15,18 +16,24 @@ import numpy as np
 
 from ielmscan.errors import InputError
 from ielmscan.model.bundle import Bundle, Member
-from ielmscan.model.tokens import encode_sequences, token_rows
+from ielmscan.model.tokens import PAD_ID, encode_sequences
 
 
-def spread_to_bases(kmer_scores: np.ndarray, k: int) -> np.ndarray:
-    """(N, L-k+1) k-mer scores → (N, L) base scores: each base gets the mean of the k-mers covering it."""
-    n, kmers = kmer_scores.shape
-    length = kmers + k - 1
-    cumulative = np.zeros((n, kmers + 1))
-    np.cumsum(kmer_scores, axis=1, out=cumulative[:, 1:])
-    base = np.arange(length)
-    first, last = np.maximum(base - k + 1, 0), np.minimum(base, kmers - 1)  # k-mers i with i <= base < i + k
-    return (cumulative[:, last + 1] - cumulative[:, first]) / (last - first + 1)
+def spread_to_bases(token_scores: np.ndarray, spans: Sequence[np.ndarray], length: int) -> np.ndarray:
+    """(N, T) token scores → (N, length) base scores: each base gets the mean of the tokens covering it, 0 if none.
+
+    ``spans[i]``: (n_i, 2) the bases [start, end) that token j of row i covers (its score is column j, j < n_i).
+    """
+    rows = np.concatenate([np.full(len(span), i) for i, span in enumerate(spans)]).astype(np.int64)
+    columns = np.concatenate([np.arange(len(span)) for span in spans]).astype(np.int64)
+    edges = np.concatenate(list(spans)).astype(np.int64).reshape(-1, 2)
+    values = token_scores[rows, columns]
+    sums, counts = np.zeros((len(spans), length + 1)), np.zeros((len(spans), length + 1))
+    for array, value in ((sums, values), (counts, 1.0)):  # +value where a token starts, -value where it ends
+        np.add.at(array, (rows, edges[:, 0]), value)
+        np.add.at(array, (rows, edges[:, 1]), -value)
+    sums, counts = np.cumsum(sums, axis=1)[:, :length], np.cumsum(counts, axis=1)[:, :length]
+    return np.where(counts > 0, sums / np.maximum(counts, 1.0), 0.0)
 
 
 def _unit_norm(scores: np.ndarray) -> np.ndarray:
@@ -48,7 +55,8 @@ def analysed_members(bundle: Bundle, member: str | None = None) -> list[Member]:
 def check_lengths(bundle: Bundle, seqs: Sequence[str], member: str | None = None,
                   names: Sequence[str] | None = None, source: str = "") -> None:
     """Every sequence must fit the analysed members: at least the largest k, at most the longest window."""
-    shortest, longest = max(m.config.k for m in analysed_members(bundle, member)), bundle.max_window()
+    shortest = max(1, *(m.config.k for m in analysed_members(bundle, member)))  # a BPE member's k is 0
+    longest = bundle.max_window()
     for i, seq in enumerate(seqs):
         if not shortest <= len(seq) <= longest:
             name = names[i] if names is not None else str(i + 1)
@@ -84,13 +92,15 @@ def attention_scores(bundle: Bundle, seqs: Sequence[str], member: str | None = N
             total = np.zeros((len(rows), length))
             for weight, m in zip(weights, members):
                 model = m.model.to(target).eval()
-                ids = torch.from_numpy(token_rows(codes, m.config.k))
-                kmer_scores = np.concatenate([
-                    # [CLS] row of the last layer, summed over heads; [CLS] and [SEP] columns dropped
-                    model.encoder.last_attention(ids[b : b + batch_size].to(target))[:, :, 0, 1:-1]
-                    .sum(1).double().cpu().numpy()
+                ids = torch.from_numpy(m.tokenizer.rows(codes))
+                keep = ids != PAD_ID if bool((ids == PAD_ID).any()) else None  # a BPE member's padded rows
+                token_scores = np.concatenate([
+                    # [CLS] row of the last layer, summed over heads; the [CLS] column dropped
+                    model.encoder.last_attention(ids[b : b + batch_size].to(target),
+                                                 None if keep is None else keep[b : b + batch_size].to(target))
+                    [:, :, 0, 1:].sum(1).double().cpu().numpy()
                     for b in range(0, len(rows), batch_size)])
-                total += weight * _unit_norm(spread_to_bases(kmer_scores, m.config.k))
+                total += weight * _unit_norm(spread_to_bases(token_scores, m.tokenizer.spans(codes), length))
             total = _unit_norm(total)  # the mean of unit vectors is shorter than one
             for row, i in enumerate(rows):
                 out[i] = total[row]

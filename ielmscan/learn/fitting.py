@@ -19,14 +19,15 @@ import torch.nn.functional as F
 from ielmscan.inference.allocator import retain_freed_memory
 from ielmscan.inference.devices import resolve_device
 from ielmscan.inference.scorer import score_codes, score_sequences
-from ielmscan.kernels.encode import reverse_complement_codes
+from ielmscan.kernels.encode import reverse_complement, reverse_complement_codes
 from ielmscan.errors import InputError
 from ielmscan.learn.dataset import (ROLES, LabelledSequences, duplicate_groups, split_validation,
                                     stratified_group_folds)
 from ielmscan.learn.metrics import best_threshold, binary_metrics
 from ielmscan.model.bundle import Bundle, Member
 from ielmscan.model.network import EnhancerLM
-from ielmscan.model.tokens import encode_sequences, token_rows
+from ielmscan.model.tokenizers import BpeTokenizer, MemberTokenizer
+from ielmscan.model.tokens import PAD_ID, encode_sequences
 
 Log = Callable[[str], None]
 
@@ -61,10 +62,24 @@ def member_probabilities(member: Member, codes: np.ndarray, device: str) -> np.n
     return score_codes(Bundle(members=[member], window=codes.shape[1]), codes, device)[0]
 
 
-def strand_rows(codes: np.ndarray, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows of (N, L) base codes and of their reverse complements, for training a k-mer member."""
-    return (torch.from_numpy(token_rows(codes, k)),
-            torch.from_numpy(token_rows(reverse_complement_codes(codes), k)))
+def strand_rows(codes: np.ndarray, tokenizer: MemberTokenizer) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows of (N, L) base codes and of their reverse complements, for training a member: one width for
+    both (a BPE member's rows are padded with [PAD] to the longest)."""
+    rows = torch.from_numpy(tokenizer.rows(np.concatenate([codes, reverse_complement_codes(codes)])))
+    return rows[: len(codes)], rows[len(codes) :]
+
+
+def train_bpe(seqs: list[str], vocab_size: int) -> BpeTokenizer:
+    """A BPE tokenizer learnt from both strands of ``seqs`` (a member reads both, in training and in scoring);
+    deterministic for the same sequences in the same order."""
+    return BpeTokenizer.train((strand for seq in seqs for strand in (seq, reverse_complement(seq.encode()).decode())),
+                              vocab_size)
+
+
+def training_split(data: LabelledSequences, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: stratified, ``cfg.val_fraction`` held out, duplicates and reverse-complement
+    duplicates on one side."""
+    return split_validation(data.labels, duplicate_groups(data.seqs), cfg.val_fraction, cfg.seed)
 
 
 def train_member(
@@ -84,7 +99,7 @@ def train_member(
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model.to(device)
-    fwd, rev = strand_rows(train[0], member.config.k)
+    fwd, rev = strand_rows(train[0], member.tokenizer)
     y = train[1]
     labels = torch.from_numpy(y.astype(np.float32))
     n = len(fwd)
@@ -107,7 +122,8 @@ def train_member(
         running = 0.0
         for begin in range(0, n, cfg.batch_size):
             index = order[begin : begin + cfg.batch_size]
-            batch = torch.where(strand[index, None], rev[index], fwd[index]).to(device)
+            batch = torch.where(strand[index, None], rev[index], fwd[index])
+            batch = batch[:, : int((batch != PAD_ID).sum(1).max())].to(device)  # [PAD] columns of longer rows only
             loss = F.binary_cross_entropy_with_logits(model(batch), labels[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -147,7 +163,7 @@ def fit(
     carved from ``data``. Returns a report (per-member history, validation metrics, split sizes).
     """
     if train_index is None or val_index is None:
-        train_index, val_index = split_validation(data.labels, duplicate_groups(data.seqs), cfg.val_fraction, cfg.seed)
+        train_index, val_index = training_split(data, cfg)
     codes = encode_sequences(data.seqs)
     y_train, y_val = data.labels[train_index], data.labels[val_index]
     train, val = (codes[train_index], y_train), (codes[val_index], y_val)
@@ -169,14 +185,18 @@ def fit(
 
 
 def cross_validate(
-    make_bundle: Callable[[int], Bundle],
+    make_bundle: Callable[[int, list[str]], Bundle],
     data: LabelledSequences,
     cfg: TrainConfig,
     n_folds: int,
     log: Log | None = None,
 ) -> dict[str, Any]:
     """N-fold CV: per fold, train a fresh bundle on the other folds (with an inner validation split for
-    early stopping and the threshold), then score the held-out fold. Folds keep duplicate groups whole.
+    early stopping and the threshold), then score the held-out fold. Folds keep duplicate groups whole, and
+    depend on the records and the seed alone, so that runs with other members score the same folds.
+
+    ``make_bundle(fold, sequences)`` makes the fold's bundle; ``sequences`` are those its members train on (what a
+    BPE member's tokenizer learns from).
     """
     groups = duplicate_groups(data.seqs)
     fold = stratified_group_folds(data.labels, groups, n_folds, cfg.seed)
@@ -194,7 +214,7 @@ def cross_validate(
     results: dict[str, list[dict[str, float]]] = {}
     oof: dict[str, np.ndarray] = {}  # out-of-fold probabilities per model, for later analysis
     for f, (test_index, train_index, val_index) in enumerate(splits):
-        bundle = make_bundle(f)
+        bundle = make_bundle(f, [data.seqs[i] for i in train_index])
         if log:
             log(f"fold {f + 1}/{n_folds}: train {len(train_index)}, validation {len(val_index)}, test {len(test_index)}")
         fit(bundle, data, cfg, log, train_index, val_index)

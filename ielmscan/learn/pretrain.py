@@ -29,6 +29,7 @@ from ielmscan.kernels.grid import WindowGrid
 from ielmscan.learn.fitting import Log, warmup_then_linear_decay
 from ielmscan.model.bundle import Bundle
 from ielmscan.model.network import EnhancerLM, MaskedLMHead
+from ielmscan.model.tokenizers import KMER
 from ielmscan.model.tokens import CLS_ID, MASK_ID, NUM_SPECIAL, PAD_ID, SEP_ID, UNK_ID, token_rows
 
 IGNORE = -100  # cross-entropy label of positions that are not predicted
@@ -154,6 +155,10 @@ def pretrain_member(model: EnhancerLM, windows: np.ndarray, cfg: PretrainConfig,
 
 def pretrain(bundle: Bundle, fastas: Sequence[Path], cfg: PretrainConfig, log: Log | None = None) -> dict[str, Any]:
     """Pretrain every member of ``bundle`` in place on windows of ``fastas``; returns a report."""
+    bpe = next((m for m in bundle.members if m.config.tokenizer != KMER), None)
+    if bpe is not None:  # span masking is k-mer masking; BPE members learn from labelled data alone (train)
+        raise InputError(f"pretraining takes k-mer members: member {bpe.name} of {bundle.path or 'the bundle'} reads "
+                         "BPE tokens")
     windows = sample_windows(fastas, bundle.window, cfg)
     if log:
         log(f"pretraining on {len(windows):,} windows of {bundle.window} bp")

@@ -23,7 +23,7 @@ from ielmscan.learn.dataset import (LabelledSequences, check_lengths, load_label
                                     validation_folds)
 from ielmscan.errors import InputError
 from ielmscan.inference.scorer import score_sequences
-from ielmscan.learn.fitting import Log, TrainConfig, cross_validate, fit
+from ielmscan.learn.fitting import Log, TrainConfig, cross_validate, fit, train_bpe, training_split
 from ielmscan.learn.metrics import binary_metrics, summarize
 from ielmscan.io.writers import OutputSet, write_manifest
 
@@ -35,7 +35,8 @@ class TrainingRequest:
     pos: list[Path]  # positive FASTA files
     neg: list[Path]  # negative FASTA files (may be empty with ``background``)
     output: Path | None
-    ks: list[int]
+    ks: list[int]  # one k-mer member per k
+    bpe_vocab: int | None = None  # and a BPE member with a vocabulary of this many tokens, learnt from its training data
     dataset: Path | None = None  # a `dataset build` folder: train.{pos,neg}.fa, and val.* as the validation split
     background: Path | None = None  # genome FASTA to sample negative windows from
     background_ratio: float = 1.0  # background windows per positive
@@ -94,11 +95,16 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
     inputs = training_inputs(req, window, record)
     data, validation = inputs.data, inputs.validation
 
-    def make_bundle(fold: int | None) -> Bundle:
+    def make_bundle(fold: int | None, train_seqs: list[str]) -> Bundle:
         if template is not None:
-            return copy.deepcopy(template)
+            return copy.deepcopy(template)  # its BPE member keeps its tokenizer
+        bpe = None
+        if req.bpe_vocab is not None:
+            bpe = train_bpe(train_seqs, req.bpe_vocab)
+            record(f"{'' if fold is None else f'fold {fold + 1}: '}BPE tokenizer: {bpe.vocab_size:,} tokens learnt "
+                   f"from {len(train_seqs):,} training sequences (both strands)")
         return new_bundle(req.ks, hidden_size=req.hidden, num_layers=req.layers, num_heads=req.heads,
-                          window=window, seed=req.seed + (0 if fold is None else 1 + fold))
+                          window=window, seed=req.seed + (0 if fold is None else 1 + fold), bpe=bpe)
 
     cfg = req.config()
     cv_report, table = None, ""
@@ -119,12 +125,12 @@ def run_training(req: TrainingRequest, log: Log | None = None) -> TrainingResult
     if req.output is None:
         return TrainingResult(None, float("nan"), float("nan"), cv_report, table)
 
-    bundle = make_bundle(None)
     if validation is not None:  # the dataset's own validation split
-        train_index = np.flatnonzero(~validation)
-        report = fit(bundle, data, cfg, record, train_index, np.flatnonzero(validation))
+        train_index, val_index = np.flatnonzero(~validation), np.flatnonzero(validation)
     else:
-        report = fit(bundle, data, cfg, record)
+        train_index, val_index = training_split(data, cfg)
+    bundle = make_bundle(None, [data.seqs[i] for i in train_index])
+    report = fit(bundle, data, cfg, record, train_index, val_index)
     bundle.provenance = {
         "created_by": f"ielmscan {__version__} train",
         "command": " ".join(req.command),

@@ -6,8 +6,11 @@ from ielmscan.errors import InputError
 
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.learn.dataset import LabelledSequences, load_labelled
-from ielmscan.learn.fitting import TrainConfig, cross_validate, fit
+from ielmscan.learn.fitting import TrainConfig, cross_validate, fit, strand_rows, train_bpe
 from ielmscan.model.bundle import new_bundle
+from ielmscan.kernels.encode import reverse_complement
+from ielmscan.model.tokenizers import BpeTokenizer
+from ielmscan.model.tokens import PAD_ID, encode_sequences
 from tests.bundles import labelled_fastas
 
 
@@ -41,5 +44,40 @@ def test_cross_validation_refuses_a_fold_without_a_class_before_training_any(tmp
     data = LabelledSequences([data.names[i] for i in keep], [data.seqs[i] for i in keep], data.labels[keep])
     made = []
     with pytest.raises(InputError, match="fold . of 5 holds no positives.*fewer folds"):
-        cross_validate(lambda fold: made.append(fold), data, TrainConfig(epochs=1), 5)
+        cross_validate(lambda fold, seqs: made.append(fold), data, TrainConfig(epochs=1), 5)
     assert made == []
+
+
+def test_a_bpe_member_learns_from_padded_rows_of_both_strands(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=40)
+    data = load_labelled(pos, neg)
+    tokenizer = train_bpe(data.seqs, 64)
+    bundle = new_bundle([], hidden_size=16, num_layers=1, num_heads=2, bpe=tokenizer)
+    fwd, rev = strand_rows(encode_sequences(data.seqs[:5]), tokenizer)
+    assert fwd.shape == rev.shape and (fwd == PAD_ID).any()  # one width for both strands, [PAD] after short rows
+    report = fit(bundle, data, TrainConfig(epochs=4, batch_size=16, lr=2e-3, val_fraction=0.2, patience=10))
+    losses = [row["loss"] for row in report["members"]["bpe"]["history"]]
+    assert losses[-1] < losses[0] and report["ensemble_val"]["auroc"] > 0.8
+
+
+def test_the_bpe_tokenizer_learns_from_both_strands_deterministically(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=10)
+    seqs = load_labelled(pos, neg).seqs
+    both = [s for seq in seqs for s in (seq, reverse_complement(seq.encode()).decode())]
+    assert train_bpe(seqs, 48).to_json() == train_bpe(seqs, 48).to_json() == BpeTokenizer.train(both, 48).to_json()
+
+
+def test_each_fold_makes_its_bundle_from_its_own_training_sequences(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=15)
+    data = load_labelled(pos, neg)
+    given: list[tuple[int, list[str]]] = []
+
+    def make(fold, seqs):
+        given.append((fold, seqs))
+        return new_bundle([2], hidden_size=8, num_layers=1, num_heads=2)
+
+    report = cross_validate(make, data, TrainConfig(epochs=1, batch_size=16), 3)
+    fold = np.array(report["fold_of_sample"])
+    for f, seqs in given:
+        held_out = {data.seqs[i] for i in np.flatnonzero(fold == f)}
+        assert seqs and not held_out & set(seqs)  # the test fold's sequences are never learnt from

@@ -9,7 +9,7 @@ from ielmscan.learn.pretrain import IGNORE, PretrainConfig, mask_spans, pretrain
 from ielmscan.io.fasta import write_fasta
 from ielmscan.model.tokens import CLS_ID, MASK_ID, SEP_ID, UNK_ID
 
-from tests.bundles import labelled_fastas
+from tests.bundles import labelled_fastas, random_bundle
 
 
 def repetitive_genome(path, n: int = 30_000, seed: int = 0):
@@ -69,3 +69,13 @@ def test_pretraining_lowers_the_mlm_loss_and_feeds_train_init(tmp_path):
     fine = load_bundle(tmp_path / "fine")
     assert fine.ks == [3] and fine.members[0].config.hidden_size == 16
     assert fine.provenance["initialised_from"]["sha256"] == pre.checksum
+
+
+def test_a_bundle_with_a_bpe_member_is_refused_before_any_window_is_read(tmp_path):
+    random_bundle(tmp_path / "bpe", ks=(3,), hidden=16, bpe=64)
+    fasta = repetitive_genome(tmp_path / "g.fa")
+    result = CliRunner().invoke(app, ["pretrain", str(fasta), "--init", str(tmp_path / "bpe"), "-o",
+                                      str(tmp_path / "pre"), "-q", "--device", "cpu"])
+    assert result.exit_code == 1 and not (tmp_path / "pre").exists()
+    assert result.stderr.strip() == (f"ielmscan: error: pretraining takes k-mer members: member bpe of "
+                                     f"{tmp_path / 'bpe'} reads BPE tokens")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from ielmscan.model.bundle import load_bundle
 from ielmscan.cli import app
 from ielmscan.errors import InputError
-from ielmscan.learn.dataset import load_labelled
+from ielmscan.learn.dataset import duplicate_groups, load_labelled, stratified_group_folds
 from ielmscan.learn.train import TrainingRequest, training_inputs
 from ielmscan.inference.scorer import score_sequences
 from tests.bundles import labelled_fastas
@@ -166,3 +166,52 @@ def test_a_dataset_validation_split_must_hold_both_classes(tmp_path):
     with pytest.raises(InputError, match=r"the validation split \(val.\*.fa\) needs negatives as well as "
                                          r".*val.pos.fa, and has none"):
         training_inputs(req, 200)
+
+
+def test_cli_train_with_a_bpe_member_learns_its_tokenizer_and_writes_it_in_the_bundle(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=30)
+    out = tmp_path / "model"
+    result = runner.invoke(app, ["train", "--pos", str(pos), "--neg", str(neg), "-o", str(out), "--k", "4,bpe",
+                                 "--bpe-vocab", "64", "--hidden", "16", "--heads", "2", "--epochs", "1",
+                                 "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    assert "BPE tokenizer: 64 tokens learnt from 54 training sequences" in result.stderr
+    assert "bpe epoch   1/1" in result.stderr
+    bundle = load_bundle(out)
+    assert [m.name for m in bundle.members] == ["k4", "bpe"] and bundle.labels == [4, "bpe64"]
+    assert (out / "bpe.tokenizer.json").is_file() and bundle.provenance["request"]["bpe_vocab"] == 64
+    reference = bundle.provenance["reference_predictions"]
+    again, _ = score_sequences(bundle, [r["sequence"] for r in reference])
+    np.testing.assert_allclose(again, [r["probability"] for r in reference], atol=1e-5)
+    info = runner.invoke(app, ["model", "info", str(out)])
+    assert "bpe64" in info.stdout
+
+
+def test_cli_cross_validation_with_a_bpe_member_alone_scores_the_folds_of_the_records_and_seed(tmp_path):
+    pos, neg = labelled_fastas(tmp_path, n=20)
+    report = tmp_path / "cv.json"
+    result = runner.invoke(app, ["train", "--pos", str(pos), "--neg", str(neg), "--cv", "2", "--k", "bpe",
+                                 "--bpe-vocab", "48", "--hidden", "16", "--heads", "2", "--epochs", "1",
+                                 "--batch-size", "16", "-q", "--cv-report", str(report)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads(report.read_text())
+    assert set(saved["out_of_fold"]) >= {"ensemble", "bpe", "baseline_kmer"} and "bpe " in result.stdout
+    assert all(0 <= p <= 1 for p in saved["out_of_fold"]["bpe"])
+    # The folds are the records' and the seed's alone: what `--k 6` (or any members) gets on the same data.
+    data = load_labelled(pos, neg)
+    folds = stratified_group_folds(data.labels, duplicate_groups(data.seqs), 2, 0)
+    assert saved["fold_of_sample"] == folds.tolist() and saved["names"] == data.names
+
+
+@pytest.mark.parametrize("args, words", [
+    (["train", "--pos", "pos.fa", "--neg", "neg.fa", "--cv", "2", "--bpe-vocab", "64"], "add bpe to --k"),
+    (["train", "--pos", "pos.fa", "--neg", "neg.fa", "--cv", "2", "--k", "3,bpe,bpe"], "distinct"),
+    (["model", "init", "--k", "3,bpe", "-o", "m"], "model init makes k-mer members only"),
+    (["pretrain", "pos.fa", "--k", "bpe", "-o", "m"], "pretrain makes k-mer members only"),
+])
+def test_bpe_is_asked_for_where_it_can_be_made(tmp_path, monkeypatch, args, words):
+    monkeypatch.chdir(tmp_path)
+    labelled_fastas(tmp_path, n=5)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and words in " ".join(result.stderr.split()), result.stderr
+    assert not (tmp_path / "m").exists()
