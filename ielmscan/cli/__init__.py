@@ -37,12 +37,28 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=args, prog_name="ielmscan")
     except SystemExit as done:
-        if done.code == BROKEN_PIPE_EXIT and hasattr(signal, "SIGPIPE"):
+        if _reader_left(done) and hasattr(signal, "SIGPIPE"):
             # Our reader went away (`ielmscan ... | head`): end as Unix tools do, by SIGPIPE, silently.
             sys.stdout = sys.stderr = None  # nothing more to say, and no flush at exit to fail
             signal.signal(signal.SIGPIPE, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGPIPE)
         raise
+
+
+def _reader_left(done: SystemExit) -> bool:
+    """Whether the run ended because standard output's reader went away.
+
+    Our own commands say so by their exit code; ``--help`` and ``--version`` (printed by rich and click)
+    exit 1 while handling the broken pipe.
+    """
+    if done.code == BROKEN_PIPE_EXIT:
+        return True
+    cause = done.__context__
+    while done.code == 1 and cause is not None:
+        if isinstance(cause, BrokenPipeError):
+            return True
+        cause = cause.__context__
+    return False
 
 
 def _occupy_closed_std_fds() -> None:

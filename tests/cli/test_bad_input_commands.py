@@ -140,6 +140,16 @@ def test_a_reader_that_goes_away_ends_the_run_by_sigpipe_quietly(args, folder):
     unchanged_but_the_index(folder, before)
 
 
+@pytest.mark.parametrize("args", [["--help"], ["scan", "--help"], ["--version"]], ids=" ".join)
+def test_help_and_version_into_a_closed_pipe_end_by_sigpipe_quietly(args, tmp_path):
+    # `ielmscan --help | head -1` in a script with `set -o pipefail` must not look like a failure.
+    proc = subprocess.Popen(ielmscan(*args), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGPIPE, err.decode()
+    assert err == b""
+
+
 @pytest.mark.slow
 def test_head_1_in_a_shell_pipeline(folder):
     command = " ".join(ielmscan(*SCAN_TO_STDOUT)) + " 2> err.txt | head -1; echo ${PIPESTATUS[0]} > status.txt"
