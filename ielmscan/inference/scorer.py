@@ -172,9 +172,10 @@ class EnsembleScorer:
         chosen = torch.from_numpy(selected.astype(np.int64)).to(self.device)
         out = torch.zeros((len(self.models), len(selected)), dtype=torch.float32, device=self.device)
         sources: list[KmerWindows | BpeWindows] = []
+        kmer_rows = iter(range(len(chunk.ids)))  # the k-mer members' rows of the ids, in bundle order
         for member in self.bundle.members:
             if isinstance(member.tokenizer, KmerTokenizer):
-                row = len([s for s in sources if isinstance(s, KmerWindows)])  # its row of the k-mer ids
+                row = next(kmer_rows)
                 sources.append(KmerWindows(fwd[row], rev[row] if rev is not None else None, member.config.k, window,
                                            stride, n_windows))
             else:
