@@ -150,6 +150,9 @@ def read_vocab(path: Path, bad: Problem | None = None) -> tuple[int, list[str]]:
     if not kmers:
         raise bad(f"{path.name} lists no k-mers")
     k = len(kmers[0])
+    if len({len(token) for token in kmers}) > 1 and set(BASES) <= set(kmers):  # single bases and longer runs
+        raise bad(f"{path.name} lists tokens of several lengths, a BPE vocabulary (DNABERT-2's?): import-dnabert "
+                  "reads DNABERT's k-mer models; `ielmscan train --k ...,bpe` trains a BPE member")
     for line, token in enumerate(tokens, start=1):
         if token in SPECIAL_TOKENS:
             continue

@@ -78,6 +78,12 @@ def _vocab_mismatch(folder: Path) -> None:
     (folder / "ielm3" / "config.json").write_text(json.dumps({**config, "vocab_size": 261}))
 
 
+def _bpe_vocabulary(folder: Path) -> None:
+    vocab = folder / "ielm3" / "vocab.txt"
+    tokens = vocab.read_text().splitlines()
+    vocab.write_text("\n".join(tokens + ["A", "C", "G", "T", "GGTTA"]) + "\n")  # DNABERT-2's kind of tokens
+
+
 W = ["--window", str(LENGTH), "-o", "out"]
 
 
@@ -88,6 +94,8 @@ W = ["--window", str(LENGTH), "-o", "out"]
          ("plain4", "no iEnhancer-ELM head", "--head")),
     Case("vocabulary and config disagree", _vocab_mismatch, ["import-dnabert", "ielm3", *W],
          ("ielm3", "vocab_size 261", "69 tokens")),
+    Case("a BPE vocabulary (DNABERT-2)", _bpe_vocabulary, ["import-dnabert", "ielm3", *W],
+         ("ielm3", "vocab.txt", "a BPE vocabulary", "k-mer models", "--k ...,bpe")),
     Case("head file missing", lambda d: None, ["import-dnabert", "plain4", "--head", "nohead.pt", *W],
          ("nohead.pt", "no such file")),
     Case("heads not one per folder", lambda d: None,
