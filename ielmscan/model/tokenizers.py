@@ -98,13 +98,13 @@ class BpeTokenizer:
         vocab = self.tokenizer.get_vocab()
         return sorted(vocab, key=vocab.__getitem__)
 
-    def _encode(self, codes: np.ndarray) -> list[Any]:
-        letters = _LETTERS[codes]  # N and other invalid bases become N, which splits the text
-        return self.tokenizer.encode_batch([row.tobytes().decode("ascii") for row in letters])
+    @staticmethod
+    def _texts(codes: np.ndarray) -> list[str]:
+        return [row.tobytes().decode("ascii") for row in _LETTERS[codes]]  # N and other invalid bases split the text
 
     def rows(self, codes: np.ndarray) -> np.ndarray:
         """(N, T) int64 rows of (N, L) base codes: [CLS], the tokens, [SEP], then [PAD] up to T, the longest row."""
-        encodings = self._encode(codes)
+        encodings = self.tokenizer.encode_batch_fast(self._texts(codes))  # no offsets: a third faster
         out = np.full((len(encodings), max((len(e.ids) for e in encodings), default=2)), PAD_ID, dtype=np.int64)
         for row, encoding in zip(out, encodings):
             row[: len(encoding.ids)] = encoding.ids
@@ -112,7 +112,8 @@ class BpeTokenizer:
 
     def spans(self, codes: np.ndarray) -> list[np.ndarray]:
         """Per sequence, the bases each token of its row covers (between [CLS] and [SEP]): (tokens, 2) start, end."""
-        return [np.asarray(e.offsets[1:-1], dtype=np.int64).reshape(-1, 2) for e in self._encode(codes)]
+        return [np.asarray(e.offsets[1:-1], dtype=np.int64).reshape(-1, 2)
+                for e in self.tokenizer.encode_batch(self._texts(codes))]
 
 
 MemberTokenizer = KmerTokenizer | BpeTokenizer
