@@ -75,8 +75,8 @@ def member_entry(e: Entry, bpe_allowed: bool) -> MemberEntry:
         raise e.error("tokenizer", f"is {show(kind)}: it must be one of {', '.join(map(repr, TOKENIZER_KINDS))}")
     if kind == BPE and not bpe_allowed:
         raise e.error("tokenizer", "is 'bpe', but the manifest's format version 1 holds k-mer members only")
-    other = next((key for key in ("vocab_size", "tokenizer_file", "k") if e.has(key)
-                  and (key == "k") == (kind == BPE)), None)
+    foreign = ("k",) if kind == BPE else ("vocab_size", "tokenizer_file")  # the other kind's fields
+    other = next((key for key in foreign if e.has(key)), None)
     if other is not None:
         raise e.error(other, f"does not belong to a {kind} member (a k-mer member has a k, a BPE member a vocab_size "
                              "and a tokenizer_file)")
