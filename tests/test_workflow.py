@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyBigWig
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +20,7 @@ from ielmscan.io.score_store import read_store
 from ielmscan.io.synthetic import write_synthetic_genome
 
 from tests.bundles import random_bundle
+from tests.scans import assert_same_outputs
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 WORKFLOW = EXAMPLES / "workflow"
@@ -53,10 +53,7 @@ def case(inputs):
 
 
 def same_outputs(merged: Path, single: Path) -> None:
-    assert Path(f"{merged}.bed").read_bytes() == Path(f"{single}.bed").read_bytes()
-    with pyBigWig.open(f"{merged}.bw") as x, pyBigWig.open(f"{single}.bw") as y:
-        assert x.chroms() == y.chroms()
-        assert all(x.intervals(c) == y.intervals(c) for c in x.chroms())
+    assert_same_outputs(merged, single)
     assert json.loads(Path(f"{merged}.json").read_text())["regions"] == json.loads(
         Path(f"{single}.json").read_text())["regions"]
 

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pyBigWig
 import pytest
 from typer.testing import CliRunner
 
@@ -17,6 +16,7 @@ from ielmscan.io.score_store import read_store
 from ielmscan.io.synthetic import write_synthetic_genome
 
 from tests.bundles import random_bundle
+from tests.scans import assert_same_outputs
 
 runner = CliRunner()
 FAST = ["--device", "cpu", "--precision", "fp32", "--threads", "1", "-q"]
@@ -31,13 +31,6 @@ def folder(tmp_path_factory):
                                  "2000", "--threshold", "0.5", "-o", str(folder / "single"), *FAST])
     assert result.exit_code == 0, result.output
     return folder
-
-
-def same_outputs(a: Path, b: Path) -> None:
-    assert Path(f"{a}.bed").read_bytes() == Path(f"{b}.bed").read_bytes()
-    with pyBigWig.open(f"{a}.bw") as x, pyBigWig.open(f"{b}.bw") as y:
-        assert x.chroms() == y.chroms()
-        assert all(x.intervals(c) == y.intervals(c) for c in x.chroms())
 
 
 def scan_args(folder: Path, prefix: Path, *extra: str) -> list[str]:
@@ -55,7 +48,7 @@ def test_three_shards_merged_on_the_command_line_equal_one_scan(folder, tmp_path
                                  str(tmp_path / "merged")])
     assert result.exit_code == 0, result.output
     assert "regions" in result.stderr
-    same_outputs(tmp_path / "merged", folder / "single")
+    assert_same_outputs(tmp_path / "merged", folder / "single")
 
 
 def test_merge_tabix_writes_the_indexed_files_of_a_tabix_scan(folder, tmp_path):
@@ -119,7 +112,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_scan(folder, tmp_path, chunk
     assert result.exit_code == 0, result.output
     reference = tmp_path / "reference"
     assert runner.invoke(app, scan_args(folder, reference, "--stride", "10")).exit_code == 0
-    same_outputs(prefix, reference)
+    assert_same_outputs(prefix, reference)
     assert not Path(f"{prefix}.checkpoint").exists()
 
 

@@ -27,6 +27,7 @@ from ielmscan.io.synthetic import synthetic_sequence, write_synthetic_genome
 
 from ielmscan.model.calibration import Calibration
 from tests.bundles import gc_bundle, gc_probability, random_bundle
+from tests.scans import assert_same_outputs
 
 FP32 = ScorerSettings(device="cpu", precision=Precision.fp32)
 
@@ -454,9 +455,7 @@ def test_two_cpu_workers_give_the_outputs_of_one(ensemble, synthetic, tmp_path):
     assert (a["parameters"]["devices"], b["parameters"]["devices"]) == (["cpu"], ["cpu", "cpu"])
     assert (b["parameters"]["scoring_workers"], b["parameters"]["threads_per_worker"]) == (2, 1)
     assert a["regions"] > 0
-    assert (tmp_path / "one.bed").read_bytes() == (tmp_path / "two.bed").read_bytes()
-    with pyBigWig.open(str(tmp_path / "one.bw")) as x, pyBigWig.open(str(tmp_path / "two.bw")) as y:
-        assert all(x.intervals(c) == y.intervals(c) for c in ("chrA", "chrB"))
+    assert_same_outputs(tmp_path / "one", tmp_path / "two")
 
 
 def test_tabix_outputs_read_back_by_region_and_equal_the_text_ones(ensemble, synthetic, tmp_path):
