@@ -76,7 +76,7 @@ def _predictions(bundle: Bundle, records: Iterable[tuple[str, str]], settings: S
         if stage2 is not None:
             # Layer 2 classifies the best window (the one layer 1 calls most enhancer-like).
             best_window = slice(best * window, (best + 1) * window)
-            best_chunk = encode_chunk(flat[best_window], stage2.ks, settings.reverse_complement)
+            best_chunk = encode_chunk(flat[best_window], stage2.bundle.ks, settings.reverse_complement)
             strong = float(stage2.score_chunk(best_chunk, window, window, np.arange(1))[0])
         yield Prediction(name, len(seq), len(keep), float(ensemble[best]), float(ensemble.mean()),
                          int(starts[keep[best]]), [float(p) for p in members[:, best]], note, strong)

@@ -113,7 +113,6 @@ class EnsembleScorer:
         self._warned_memory = False  # the out-of-memory warning is given once per scorer
         self.models = [m.model.to(self.device).eval() for m in bundle.members]
         self.weights = bundle.normalised_weights()
-        self.ks = bundle.ks
         self.padded = [isinstance(m.tokenizer, BpeTokenizer) for m in bundle.members]  # rows with [PAD]: masked
         # The encoder alone is compiled (no data-dependent branches): k-mer rows are [CLS] k-mers [SEP] without
         # padding, pooled by a plain slice mean; a BPE member's rows are padded to the window's most tokens under
