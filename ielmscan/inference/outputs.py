@@ -51,7 +51,7 @@ def run_description(fasta: Path, genome: Genome, bundle: Bundle, params: ScanPar
         "precision": scorers.precision.value,
         "blacklist": str(blacklist.path) if blacklist is not None else None,
     }
-    model = {"path": str(bundle.path), "sha256": bundle.checksum, "members": bundle.labels}
+    model = bundle.manifest_entry()
     calls = {
         "rule": caller.rule,
         "calibration": caller.calibration.to_json() if caller.calibration is not None else None,

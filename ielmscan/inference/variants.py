@@ -443,7 +443,7 @@ def run_variants(
                     "command": sys.argv,
                     "genome": str(fasta),
                     "variants": str(vcf),
-                    "model": {"path": str(bundle.path), "sha256": bundle.checksum, "members": bundle.labels},
+                    "model": bundle.manifest_entry(),
                     "parameters": {
                         "window": bundle.window, "stride": params.stride, "max_n_frac": params.max_n_frac,
                         "max_allele_length": params.max_allele_length,

@@ -95,6 +95,10 @@ class Bundle:
         """What each member reads, in bundle order: a k-mer member's k, a BPE member's label (``bpe4096``)."""
         return [m.config.k if m.config.tokenizer == KMER else m.config.label for m in self.members]
 
+    def manifest_entry(self) -> dict[str, Any]:
+        """How a run's manifest names the model it used: folder, sha256 and what each member reads."""
+        return {"path": str(self.path), "sha256": self.checksum, "members": self.labels}
+
     def normalised_weights(self) -> list[float]:
         total = sum(m.weight for m in self.members)
         return [m.weight / total for m in self.members]
