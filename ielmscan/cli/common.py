@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 
 from ielmscan import __version__
 from ielmscan.errors import IelmscanError
-from ielmscan.io.writers import StandardOutput, discard_pending_output
+from ielmscan.io.write_errors import StandardOutput, discard_pending_output
 from ielmscan.model.defaults import (DEFAULT_BPE_VOCAB, DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_KS, DEFAULT_LAYERS,
                                      DEFAULT_WINDOW, MAX_BPE_VOCAB, MAX_K, MIN_BPE_VOCAB)
 

@@ -101,7 +101,8 @@ def audit(
                                          "spans two files.", rich_help_panel=CHECKS)] = False,
 ) -> None:
     """Duplicates (exact, reverse-complement, near), composition, and how well GC alone separates the files."""
-    from ielmscan.io.writers import OutputSet, write_manifest
+    from ielmscan.io.atomic_outputs import OutputSet
+    from ielmscan.io.writers import write_manifest
     from ielmscan.learn.audit import audit_files, audit_table, cross_file_duplicates
 
     if len({path.resolve() for path in fastas}) < len(fastas):

@@ -133,7 +133,7 @@ def predict(
     """Classify sequences: one TSV row per record (probability, per-member probabilities, label)."""
     from ielmscan.inference.scorer import ScorerSettings
     from ielmscan.inference.predict import predict_fasta
-    from ielmscan.io.writers import OutputSet
+    from ielmscan.io.atomic_outputs import OutputSet
 
     bundle = load_model(model)
     settings = ScorerSettings(device=device, precision=precision, batch_size=batch_size, reverse_complement=rc,

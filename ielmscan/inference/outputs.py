@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from ielmscan import __version__
 from ielmscan.inference.calls import Caller, IntervalResult
+from ielmscan.io.atomic_outputs import OutputSet
+from ielmscan.io.bigwig import BigWigWriter
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Blacklist, Interval
-from ielmscan.io.writers import (BigWigWriter, OutputSet, Region, check_tabix_lengths, write_bedgraph, write_manifest,
-                                 write_narrowpeak)
+from ielmscan.io.tabix import check_tabix_lengths
+from ielmscan.io.writers import Region, write_bedgraph, write_manifest, write_narrowpeak
 from ielmscan.model.bundle import Bundle
 
 if TYPE_CHECKING:

@@ -28,10 +28,11 @@ from ielmscan.inference.plan import PlannedChunk, ScanPlan, Shard
 from ielmscan.inference.prefetch import WaitTime, prefetched
 from ielmscan.inference.scorer import EnsembleScorer
 from ielmscan.inference.scorer_pool import ScorerPool
+from ielmscan.io.atomic_outputs import OutputSet
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Blacklist, Chunk, Interval, read_chunk, select_intervals
 from ielmscan.io.score_store import ChunkScores
-from ielmscan.io.writers import OutputSet, write_manifest
+from ielmscan.io.writers import write_manifest
 from ielmscan.inference.windows import EncodedChunk, encode_chunk
 from ielmscan.kernels.encode import encode_bases, kmer_token_ids, window_invalid_fraction
 from ielmscan.model.bundle import Bundle

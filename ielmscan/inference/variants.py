@@ -34,9 +34,10 @@ from ielmscan.errors import InputError
 from ielmscan.inference.devices import Precision
 from ielmscan.inference.scan import default_prefix as scan_prefix
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
+from ielmscan.io.atomic_outputs import OutputSet
 from ielmscan.io.genome import Genome
 from ielmscan.io.vcf import InfoField, VcfReader, VcfRecord, VcfWriter, index_vcf, vcf_index_paths
-from ielmscan.io.writers import OutputSet, write_manifest
+from ielmscan.io.writers import write_manifest
 from ielmscan.inference.windows import encode_chunk
 from ielmscan.kernels.encode import encode_bases, window_invalid_fraction
 from ielmscan.kernels.grid import WindowGrid

@@ -21,7 +21,7 @@ import pysam
 
 from ielmscan.errors import InputError, OutputError
 from ielmscan.io.capture import captured_stderr
-from ielmscan.io.writers import tabix_index
+from ielmscan.io.tabix import tabix_index
 
 __all__ = ["InfoField", "VcfReader", "VcfRecord", "VcfWriter", "index_vcf", "vcf_index_paths"]
 
@@ -233,5 +233,5 @@ class VcfWriter:
 
 
 def index_vcf(path: Path, index: Path) -> None:
-    """Build the tabix index ``index`` of the bgzip-compressed, sorted VCF ``path`` (the writers' one indexer)."""
+    """Build the tabix index ``index`` of the bgzip-compressed, sorted VCF ``path`` (io.tabix's one indexer)."""
     tabix_index(path, index, preset="vcf")

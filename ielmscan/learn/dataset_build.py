@@ -43,10 +43,11 @@ import numpy as np
 
 from ielmscan import __version__
 from ielmscan.errors import InputError
+from ielmscan.io.atomic_outputs import OutputFolder
 from ielmscan.io.fasta import read_fasta, write_fasta
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import open_text
-from ielmscan.io.writers import OutputFolder, write_manifest
+from ielmscan.io.writers import write_manifest
 from ielmscan.learn.background import DEFAULT_BINS, bin_edges, gc_histogram, sample_background
 from ielmscan.learn.baselines import gc_content
 from ielmscan.learn.dataset import duplicate_groups, invalid_fractions, stratified_group_folds

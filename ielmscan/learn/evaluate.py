@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ielmscan.io.writers import OutputFolder, write_manifest
+from ielmscan.io.atomic_outputs import OutputFolder
+from ielmscan.io.writers import write_manifest
 from ielmscan.learn.baselines import KMER_CV_FOLDS, gc_content, out_of_fold_probabilities
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.model.bundle import Bundle

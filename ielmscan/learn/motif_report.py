@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from ielmscan import __version__
+from ielmscan.io.atomic_outputs import OutputFolder
 from ielmscan.io.fasta import read_fasta
 from ielmscan.io.motif_formats import MemeMotif, write_meme, write_table
-from ielmscan.io.writers import OutputFolder, write_manifest
+from ielmscan.io.writers import write_manifest
 from ielmscan.learn.attention import attention_scores, check_lengths
 from ielmscan.learn.jaspar import Database, compare, load_database
 from ielmscan.learn.motifs import MotifParams, MotifResult, find_motifs

@@ -25,7 +25,8 @@ from ielmscan.errors import InputError
 from ielmscan.inference.scorer import score_sequences
 from ielmscan.learn.fitting import Log, TrainConfig, cross_validate, fit, train_bpe, training_split
 from ielmscan.learn.metrics import binary_metrics, summarize
-from ielmscan.io.writers import OutputSet, write_manifest
+from ielmscan.io.atomic_outputs import OutputSet
+from ielmscan.io.writers import write_manifest
 
 TABLE_METRICS = ("acc", "sn", "sp", "mcc", "auroc")
 

@@ -25,7 +25,7 @@ from ielmscan import __version__
 from ielmscan.model.calibration import CALIBRATION_FILE, Calibration
 from ielmscan.model.cascade import CASCADE_FILE, Cascade
 from ielmscan.errors import BundleError
-from ielmscan.io.writers import OutputFolder
+from ielmscan.io.atomic_outputs import OutputFolder
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
                                      DEFAULT_WINDOW, MAX_MANIFEST_BYTES)
 from ielmscan.model.members import TOKENIZER_SUFFIX, check_config, member_entry, read_tokenizer

@@ -14,7 +14,7 @@ import pyBigWig
 import pytest
 
 from ielmscan.cli import app
-from ielmscan.io.writers import OutputSet
+from ielmscan.io.atomic_outputs import OutputSet
 
 from tests.cli.bad_input import Case, cases, check_refusal, genome_folder, nothing, runner, snapshot
 

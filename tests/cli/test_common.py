@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from ielmscan.cli import app
 from ielmscan.cli.common import BROKEN_PIPE_EXIT, Terminated, friendly_errors
 from ielmscan.errors import InputError
-from ielmscan.io.writers import StandardOutput
+from ielmscan.io.write_errors import StandardOutput
 
 runner = CliRunner()
 

@@ -1,24 +1,21 @@
-"""Properties of the writers on arbitrary bin scores, thresholds and chromosome sets (hypothesis).
+"""Properties of the text writers on arbitrary bin scores and thresholds (hypothesis).
 
 What a reader of the outputs relies on: no crash; regions sorted, non-overlapping, inside their interval and
 made only of bins at or above the threshold, and no such bin left out; narrowPeak and bedGraph lines that say
-the same; a bigWig that reads back as the bins written, in the header's order, its entries covering exactly
-the scored bins. The kernels' own properties (bins from window scores, runs above a threshold) are tested in
-tests/kernels/test_reduce.py. Coordinates are 0-based, half-open throughout.
+the same. The bigWig's properties are tested in tests/io/test_bigwig_properties.py; the kernels' own properties
+(bins from window scores, runs above a threshold) in tests/kernels/test_reduce.py. Coordinates are 0-based,
+half-open throughout.
 """
 from __future__ import annotations
 
 import io
 import math
-import tempfile
-from pathlib import Path
 
 import numpy as np
-import pyBigWig
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ielmscan.io.writers import BigWigWriter, regions_from_bins, write_bedgraph, write_narrowpeak
+from ielmscan.io.writers import regions_from_bins, write_bedgraph, write_narrowpeak
 from ielmscan.kernels.grid import bin_edges
 
 # No example database: nothing is left in the working tree; the failing example is printed instead.
@@ -82,52 +79,3 @@ def test_bedgraph_lines_are_the_finite_bins(case):
     assert written == len(rows) == finite.sum()
     assert [(int(r[1]), int(r[2])) for r in rows] == list(zip(starts[finite].tolist(), ends[finite].tolist()))
     assert all(abs(float(r[3]) - v) <= 5e-5 for r, v in zip(rows, values[finite].tolist()))
-
-
-@st.composite
-def genome_track(draw):
-    """Chromosomes in FASTA order (not sorted) and, per chromosome, pieces [a, b) of one scanned interval cut at
-    bin edges (as chunks are), each with its bin scores, NaN and infinity included."""
-    names = draw(st.lists(st.from_regex(r"[A-Za-z0-9_]{1,8}", fullmatch=True), min_size=1, max_size=4, unique=True))
-    stride = draw(st.integers(1, 50))
-    chroms, pieces = [], []
-    for name in names:
-        size = draw(st.integers(1, 2000))
-        chroms.append((name, size))
-        if not draw(st.booleans()):
-            continue  # a chromosome without bins (too short, or all N)
-        start = draw(st.integers(0, size - 1))
-        end = draw(st.integers(start + 1, size))
-        cuts = sorted(draw(st.sets(st.integers(1, max(1, -(-(end - start) // stride) - 1)), max_size=3)))
-        edges = [start, *(start + c * stride for c in cuts if start + c * stride < end), end]
-        for a, b in zip(edges, edges[1:]):
-            n = -(-(b - a) // stride)
-            values = draw(st.lists(st.one_of(probabilities, st.just(math.inf)), min_size=n, max_size=n))
-            pieces.append((name, a, b, np.array(values, dtype=np.float32)))
-    return chroms, stride, pieces
-
-
-@settings(FAST, max_examples=40)
-@given(genome_track())
-def test_bigwig_reads_back_as_the_bins_written(track):
-    chroms, stride, pieces = track
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "t.bw"
-        with BigWigWriter(path, chroms) as bw:
-            for name, a, b, values in pieces:
-                bw.add_bins(name, a, b, stride, values)
-        reader = pyBigWig.open(str(path))
-        try:
-            assert list(reader.chroms().items()) == chroms  # the FASTA's order, not sorted
-            for name, _ in chroms:
-                expected = []
-                for chrom, a, b, values in pieces:
-                    if chrom == name:
-                        starts, ends = bin_edges(a, b, stride)
-                        keep = np.isfinite(values)
-                        expected += zip(starts[keep].tolist(), ends[keep].tolist(), values[keep].tolist())
-                got = reader.intervals(name) or []
-                assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in expected]
-                assert [np.float32(v) for _, _, v in got] == [np.float32(v) for _, _, v in expected]  # exact
-        finally:
-            reader.close()
