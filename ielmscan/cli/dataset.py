@@ -64,7 +64,8 @@ def build(
     force: Force = False,
 ) -> None:
     """Build a labelled training set: positives, negatives (FASTA and/or GC-matched genome background), splits."""
-    from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request, summary_table
+    from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request
+    from ielmscan.learn.dataset_manifest import summary_table
 
     request = BuildRequest(
         output=output, genome=genome, peaks=peaks, pos_fastas=pos_fasta or [], neg_fastas=neg_fasta or [],

@@ -22,10 +22,10 @@ The way the DNABERT-2 colorectal-enhancer study built its sets, in order:
    split, unless no positive lies on a sequence of the genome (positives from another assembly, background
    from a genome piece): their chromosomes then say nothing about the positives', and they are stratified.
 
-Coordinates of FASTA records are read from their header: the first word of the form ``chrom:start-end``
-(0-based, half-open, as in the DHS sets' ``id|split chrN:start-end summit=S``), else the first of the form
-``chrN_start_end`` (iEnhancer-2L). They must be in the genome's assembly for the margin to mean anything.
-Every sequence written is uppercase (case carries no meaning here, and soft-masking differs between sources).
+Records are read by :mod:`ielmscan.learn.dataset_sources` (coordinates of FASTA records come from their
+header; its docstring gives the forms) and described by :mod:`ielmscan.learn.dataset_manifest`
+(``dataset.json`` and the summary printed). Every sequence written is uppercase (case carries no meaning
+here, and soft-masking differs between sources).
 """
 from __future__ import annotations
 
@@ -33,37 +33,30 @@ import hashlib
 import json
 import logging
 import math
-import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ielmscan import __version__
 from ielmscan.errors import InputError
 from ielmscan.io.atomic_outputs import OutputFolder
-from ielmscan.io.fasta import read_fasta, write_fasta
+from ielmscan.io.fasta import write_fasta
 from ielmscan.io.genome import Genome
-from ielmscan.io.intervals import open_text
 from ielmscan.io.writers import write_manifest
-from ielmscan.learn.background import DEFAULT_BINS, bin_edges, gc_histogram, sample_background
+from ielmscan.learn.background import DEFAULT_BINS, sample_background
 from ielmscan.learn.baselines import gc_content
-from ielmscan.learn.dataset import duplicate_groups, invalid_fractions, stratified_group_folds
-from ielmscan.learn.metrics import binary_metrics
+from ielmscan.learn.dataset import duplicate_groups, stratified_group_folds
+from ielmscan.learn.dataset_manifest import LABELS, SPLITS, manifest
+from ielmscan.learn.dataset_sources import Peak, Record, from_fasta, from_peaks, read_peaks
 from ielmscan.model.defaults import DEFAULT_WINDOW
 
-__all__ = ["BuildRequest", "BuildResult", "Peak", "build_dataset", "check_request", "header_coordinates",
-           "read_peaks", "summary_table"]
+__all__ = ["BuildRequest", "BuildResult", "build_dataset", "check_request"]
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "dataset.json"
-LABELS = {"pos": 1, "neg": 0}  # the classes, as file names say them
-_COLON = re.compile(r"([^\s:|]+):([0-9][0-9,]*)-([0-9][0-9,]*)")
-_UNDERSCORE = re.compile(r"(chr[^\s_:|]+)_([0-9]+)_([0-9]+)")
 
 
 @dataclass
@@ -95,27 +88,6 @@ class BuildRequest:
 class BuildResult:
     output: Path
     manifest: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Peak:
-    """A BED/narrowPeak line: ``[start, end)`` (0-based, half-open) and the summit offset from start, if any."""
-
-    chrom: str
-    start: int
-    end: int
-    summit: int | None = None
-
-
-@dataclass
-class _Record:
-    name: str
-    seq: str  # uppercase, window bases
-    label: int  # 1 positive, 0 negative
-    source: str
-    chrom: str | None = None  # coordinates, when known (0-based, half-open)
-    start: int = 0
-    end: int = 0
 
 
 # -- checks ----------------------------------------------------------------------------------------
@@ -167,133 +139,6 @@ def _dataset_files(folder: Path) -> set[str]:
     return {MANIFEST_NAME, *json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))["files"]}
 
 
-# -- reading ---------------------------------------------------------------------------------------
-
-
-def read_peaks(path: str | Path, what: str = "peaks") -> list[Peak]:
-    """Intervals of a BED or narrowPeak file (plain or gzip), with narrowPeak's summit (column 10, -1: none).
-
-    Comment, ``track`` and ``browser`` lines are skipped; errors name ``file:line``.
-    """
-    path = Path(path)
-    try:
-        fh = open_text(path)  # opened once: a piped or FIFO peaks file arrives whole
-    except IsADirectoryError:
-        raise InputError(f"{what} {path} is a folder: give a BED or narrowPeak file") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    peaks: list[Peak] = []
-    with fh:
-        try:
-            for lineno, line in enumerate(fh, 1):
-                fields = line.split()
-                if not fields or fields[0].startswith(("#", "track", "browser")):
-                    continue
-                peaks.append(_peak(fields, f"{path}:{lineno}"))
-        except UnicodeDecodeError:
-            raise InputError(f"{what} {path} is not a text file") from None
-    return peaks
-
-
-def _peak(fields: list[str], where: str) -> Peak:
-    if len(fields) < 3:
-        raise InputError(f"{where}: expected at least 3 columns (chrom, start, end), got {' '.join(fields)!r}")
-    try:
-        start, end = int(fields[1]), int(fields[2])
-        summit = int(fields[9]) if len(fields) >= 10 else -1
-    except ValueError:
-        raise InputError(f"{where}: start, end and summit must be whole numbers") from None
-    if not 0 <= start < end:
-        raise InputError(f"{where}: need 0 <= start < end (0-based, half-open), got {start} and {end}")
-    if summit >= end - start:
-        raise InputError(f"{where}: summit offset {summit} lies beyond the peak ({end - start} bases)")
-    return Peak(fields[0], start, end, summit if summit >= 0 else None)
-
-
-def header_coordinates(header: str) -> tuple[str, int, int] | None:
-    """``(chrom, start, end)`` from a FASTA header (see the module doc for the forms), or None."""
-    tokens = re.split(r"[\s|]+", header)
-    for pattern in (_COLON, _UNDERSCORE):
-        for token in tokens:
-            match = pattern.fullmatch(token)
-            if match:
-                start, end = int(match[2].replace(",", "")), int(match[3].replace(",", ""))
-                if start < end:
-                    return match[1], start, end
-    return None
-
-
-def _fasta_headers(path: Path) -> list[str]:
-    """Whole header lines (``read_fasta`` keeps only the first word), in record order."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        return [text[1:] for text in (line.strip() for line in fh) if text.startswith(">")]
-
-
-def _from_fasta(path: Path, window: int, max_n_frac: float, label: int, role: str) -> tuple[list[_Record], dict]:
-    records = read_fasta(path)
-    headers = _fasta_headers(path)
-    if len(headers) != len(records):  # cannot happen with read_fasta's rules; guards a change there
-        headers = [name for name, _ in records]
-    stats = {"records": len(records), "kept": 0, "cut_to_window": 0, "too_short": 0, "too_many_n": 0,
-             "with_coordinates": 0}
-    out: list[_Record] = []
-    for (name, seq), header in zip(records, headers):
-        if len(seq) < window:
-            stats["too_short"] += 1
-            continue
-        if len(seq) > window:
-            stats["cut_to_window"] += 1
-            offset = (len(seq) - window) // 2
-            seq = seq[offset:offset + window]
-        seq = seq.upper()
-        if invalid_fractions([seq])[0] > max_n_frac:
-            stats["too_many_n"] += 1
-            continue
-        coords = header_coordinates(header)
-        stats["with_coordinates"] += coords is not None
-        chrom, start, end = coords if coords is not None else (None, 0, 0)
-        out.append(_Record(name, seq, label, role, chrom, start, end))
-    stats["kept"] = len(out)
-    if not out:
-        raise InputError(f"{path}: none of its {len(records)} record(s) is usable as a {window}-base window "
-                         f"({stats['too_short']} shorter, {stats['too_many_n']} with too many N)")
-    return out, stats
-
-
-def _from_peaks(genome: Genome, path: Path, window: int, max_n_frac: float) -> tuple[list[_Record], dict]:
-    peaks = read_peaks(path)
-    stats = {"records": len(peaks), "kept": 0, "centred_on_summit": 0, "not_in_genome": 0, "off_chromosome": 0,
-             "too_many_n": 0}
-    lengths = dict(genome.chroms)
-    out: list[_Record] = []
-    for peak in peaks:
-        if peak.chrom not in lengths:
-            stats["not_in_genome"] += 1
-            continue
-        centre = peak.start + peak.summit if peak.summit is not None else (peak.start + peak.end) // 2
-        start = centre - window // 2
-        if start < 0 or start + window > lengths[peak.chrom]:
-            stats["off_chromosome"] += 1
-            continue
-        seq = genome.fetch(peak.chrom, start, start + window).decode("ascii").upper()
-        if invalid_fractions([seq])[0] > max_n_frac:
-            stats["too_many_n"] += 1
-            continue
-        stats["centred_on_summit"] += peak.summit is not None
-        # The margin is kept around the whole peak as well as the window.
-        out.append(_Record(f"{peak.chrom}:{start}-{start + window}", seq, 1, "peaks", peak.chrom,
-                           min(start, peak.start), max(start + window, peak.end)))
-    stats["kept"] = len(out)
-    if stats["not_in_genome"]:
-        log.warning("%d of %d peaks in %s lie on sequences %s lacks (skipped)", stats["not_in_genome"], len(peaks),
-                    path, genome.path)
-    if not out:
-        raise InputError(f"{path}: none of its {len(peaks)} peak(s) gives a {window}-base window in {genome.path} "
-                         f"({stats['not_in_genome']} on sequences it lacks, {stats['off_chromosome']} too close to "
-                         f"an end, {stats['too_many_n']} with too many N)")
-    return out, stats
-
-
 # -- building --------------------------------------------------------------------------------------
 
 
@@ -309,14 +154,14 @@ def build_dataset(req: BuildRequest) -> BuildResult:
     try:
         if genome is not None:
             inputs.append(_input("genome", Path(req.genome)))
-        given: list[_Record] = []
+        given: list[Record] = []
         if req.peaks is not None and genome is not None:
-            records, sources[f"peaks {req.peaks}"] = _from_peaks(genome, Path(req.peaks), req.window, req.max_n_frac)
+            records, sources[f"peaks {req.peaks}"] = from_peaks(genome, Path(req.peaks), req.window, req.max_n_frac)
             given += records
             inputs.append(_input("peaks", Path(req.peaks)))
         for role, paths, label in (("pos_fasta", req.pos_fastas, 1), ("neg_fasta", req.neg_fastas, 0)):
             for path in paths:
-                records, sources[f"{role} {path}"] = _from_fasta(Path(path), req.window, req.max_n_frac, label, role)
+                records, sources[f"{role} {path}"] = from_fasta(Path(path), req.window, req.max_n_frac, label, role)
                 given += records
                 inputs.append(_input(role, Path(path)))
         records, duplicates = _collapse(given)
@@ -338,7 +183,7 @@ def build_dataset(req: BuildRequest) -> BuildResult:
 
     split, split_info = _assign_splits(records, req, warnings)
     split_info["background_by_chromosome"] = any(r.source == "background" and r.chrom is not None for r in records)
-    manifest = _manifest(req, inputs, sources, duplicates, background, records, split, split_info, warnings)
+    result_manifest = manifest(req, inputs, sources, duplicates, background, records, split, split_info, warnings)
     files = {f"{s}.{c}.fa": [(r.name, r.seq) for r, where in zip(records, split.tolist())
                              if where == si and r.label == LABELS[c]]
              for si, s in enumerate(SPLITS) for c in LABELS}
@@ -346,9 +191,9 @@ def build_dataset(req: BuildRequest) -> BuildResult:
         for name, recs in files.items():
             if recs:
                 write_fasta(out.staging / name, recs)
-                manifest["files"][name] = {"records": len(recs), "sha256": _sha256(out.staging / name)}
-        write_manifest(out.staging / MANIFEST_NAME, manifest)
-    return BuildResult(output, manifest)
+                result_manifest["files"][name] = {"records": len(recs), "sha256": _sha256(out.staging / name)}
+        write_manifest(out.staging / MANIFEST_NAME, result_manifest)
+    return BuildResult(output, result_manifest)
 
 
 def _input(role: str, path: Path) -> dict[str, Any]:
@@ -360,7 +205,7 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _collapse(records: list[_Record]) -> tuple[list[_Record], dict[str, Any]]:
+def _collapse(records: list[Record]) -> tuple[list[Record], dict[str, Any]]:
     """First occurrence of each exact / reverse-complement group; groups found in both classes dropped whole."""
     if not records:
         return [], {"within_class_dropped": 0, "cross_class_dropped": 0, "cross_class_groups": 0}
@@ -383,7 +228,7 @@ def _collapse(records: list[_Record]) -> tuple[list[_Record], dict[str, Any]]:
     return [r for r, k in zip(records, keep.tolist()) if k], stats
 
 
-def _drop_repeats(kept: list[_Record], new: list[_Record]) -> tuple[list[_Record], int]:
+def _drop_repeats(kept: list[Record], new: list[Record]) -> tuple[list[Record], int]:
     """``new`` records that repeat no kept record and no earlier new one (either strand)."""
     groups = duplicate_groups([r.seq for r in kept + new])
     first = np.zeros(len(groups), dtype=bool)
@@ -392,8 +237,8 @@ def _drop_repeats(kept: list[_Record], new: list[_Record]) -> tuple[list[_Record
     return [r for r, f in zip(new, fresh) if f], fresh.count(False)
 
 
-def _background(genome: Genome, records: list[_Record], blacklist: list[Peak], req: BuildRequest,
-                warnings: list[str]) -> tuple[Any, list[_Record]]:
+def _background(genome: Genome, records: list[Record], blacklist: list[Peak], req: BuildRequest,
+                warnings: list[str]) -> tuple[Any, list[Record]]:
     positives = [r for r in records if r.label == 1]
     lengths = dict(genome.chroms)
     placed = [r for r in positives if r.chrom is not None]
@@ -411,7 +256,7 @@ def _background(genome: Genome, records: list[_Record], blacklist: list[Peak], r
     # When no positive lies on the genome, its chromosomes mean nothing next to the positives' (another
     # assembly or a piece): the background then joins the stratified split instead of the chromosome split.
     same_space = any(r.chrom in lengths for r in placed)
-    drawn = [_Record(name, seq, 0, "background", chrom if same_space else None, start, start + req.window)
+    drawn = [Record(name, seq, 0, "background", chrom if same_space else None, start, start + req.window)
              for name, seq, chrom, start in zip(sample.names, sample.seqs, sample.chroms, sample.starts.tolist())]
     return sample, drawn
 
@@ -421,7 +266,7 @@ def _warn(warnings: list[str], message: str) -> None:
     log.warning("%s", message)
 
 
-def _assign_splits(records: list[_Record], req: BuildRequest, warnings: list[str]) -> tuple[np.ndarray, dict]:
+def _assign_splits(records: list[Record], req: BuildRequest, warnings: list[str]) -> tuple[np.ndarray, dict]:
     """0 train, 1 val, 2 test per record."""
     split = np.full(len(records), -1, dtype=np.int64)
     by_chrom = bool(req.val_chroms or req.test_chroms)
@@ -466,73 +311,3 @@ def _fold_count(val: float, test: float) -> int:
 
 def _folds_for(fraction: float, folds: int) -> int:
     return max(1, round(fraction * folds)) if fraction > 0 else 0
-
-
-def _manifest(req: BuildRequest, inputs: list[dict], sources: dict, duplicates: dict, background: Any,
-              records: list[_Record], split: np.ndarray, split_info: dict, warnings: list[str]) -> dict[str, Any]:
-    labels = np.array([r.label for r in records])
-    counts = {s: {c: int(((split == si) & (labels == label)).sum()) for c, label in LABELS.items()}
-              for si, s in enumerate(SPLITS)}
-    counts["total"] = {c: sum(counts[s][c] for s in SPLITS) for c in LABELS}
-    gc = gc_content([r.seq for r in records])
-    pos_gc, neg_gc = gc[labels == 1], gc[labels == 0]
-    both = np.isfinite(gc)
-    parameters = {key: _plain(value) for key, value in asdict(req).items() if key not in ("command", "output")}
-    return {
-        "created_by": "ielmscan dataset build",
-        "ielmscan_version": __version__,
-        "command": req.command,
-        "output": str(Path(req.output).resolve()),
-        "seed": req.seed,
-        "parameters": parameters,
-        "inputs": inputs,
-        "sources": sources,
-        "duplicates": duplicates,
-        "background": background.report() if background is not None else None,
-        "splits": split_info,
-        "counts": counts,
-        "gc": {
-            "bin_edges": [round(float(e), 6) for e in bin_edges(req.gc_bins)],
-            "pos": gc_histogram(pos_gc, req.gc_bins).tolist(),
-            "neg": gc_histogram(neg_gc, req.gc_bins).tolist(),
-            "pos_mean": float(np.nanmean(pos_gc)) if len(pos_gc) else None,
-            "neg_mean": float(np.nanmean(neg_gc)) if len(neg_gc) else None,
-            # How well GC alone tells the classes apart (0.5: not at all; GC-matched background aims there).
-            "auroc_pos_vs_neg": binary_metrics(labels[both], gc[both])["auroc"] if len(set(labels[both])) == 2 else None,
-        },
-        "warnings": warnings,
-        "files": {},
-    }
-
-
-def _plain(value: Any) -> Any:
-    """Paths as text and sequences as lists, so the returned manifest equals the one written."""
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def summary_table(manifest: dict[str, Any]) -> str:
-    """Counts per split and class, the background's GC matching and what was dropped, as a few text lines."""
-    rows = [f"{'split':<8}{'pos':>9}{'neg':>9}"]
-    for split in (*SPLITS, "total"):
-        counts = manifest["counts"][split]
-        if counts["pos"] or counts["neg"] or split == "total":
-            rows.append(f"{split:<8}{counts['pos']:>9,}{counts['neg']:>9,}")
-    gc = manifest["gc"]
-    if gc["auroc_pos_vs_neg"] is not None:
-        rows.append(f"GC mean: positives {gc['pos_mean']:.3f}, negatives {gc['neg_mean']:.3f}; AUROC of GC alone "
-                    f"{gc['auroc_pos_vs_neg']:.3f} (0.5: GC tells nothing)")
-    bg = manifest["background"]
-    if bg is not None:
-        rows.append(f"background: {bg['windows']:,} of {bg['wanted']:,} windows ({bg['filled_from_other_bins']:,} "
-                    f"from neighbouring GC bins, {bg['unfilled']:,} unfilled)")
-    dup = manifest["duplicates"]
-    dropped = sum(s.get("too_short", 0) + s.get("too_many_n", 0) + s.get("off_chromosome", 0) + s.get("not_in_genome", 0)
-                  for s in manifest["sources"].values())
-    rows.append(f"dropped: {dropped:,} unusable record(s), {dup['within_class_dropped']:,} duplicate(s), "
-                f"{dup['cross_class_dropped']:,} in both classes, {dup.get('background_dropped', 0):,} repeated "
-                "background window(s)")
-    return "\n".join(rows)

@@ -1,9 +1,6 @@
-"""`dataset build` as a library: windows, the length rule, GC-matched background, duplicates, splits, outputs."""
+"""`dataset build` as a library: GC-matched background, duplicates, splits, outputs."""
 from __future__ import annotations
 
-import gzip
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +12,7 @@ from ielmscan.kernels.encode import reverse_complement
 from ielmscan.learn.background import gc_histogram
 from ielmscan.learn.baselines import gc_content
 from ielmscan.learn.dataset import canonical
-from ielmscan.learn.dataset_build import (BuildRequest, build_dataset, check_request, dataset_output,
-                                         header_coordinates, read_peaks)
+from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request, dataset_output
 
 from tests.learn.test_background import N_RUN, PLANTED, SUMMIT, planted_genome
 
@@ -60,41 +56,6 @@ def span(name: str) -> tuple[str, int, int]:
 def overlaps(interval, intervals) -> bool:
     chrom, start, end = interval
     return any(c == chrom and start < e and s < end for c, s, e in intervals)
-
-
-def test_windows_are_centred_on_summits_or_on_interval_centres(tmp_path, genome):
-    path, seqs = genome
-    with_summit = narrowpeak(tmp_path / "a.narrowPeak", planted_peaks(seqs)[:8])
-    minus_one = narrowpeak(tmp_path / "b.narrowPeak", planted_peaks(seqs)[8:12], summit=None)
-    bed3 = tmp_path / "c.bed"
-    bed3.write_text("".join(f"{c}\t{s}\t{e + 101}\n" for c, s, e in planted_peaks(seqs)[12:]))  # odd length 501
-    expected = {}
-    for peaks_file, centre in ((with_summit, lambda s, e: s + SUMMIT), (minus_one, lambda s, e: (s + e) // 2),
-                               (bed3, lambda s, e: (s + e) // 2)):
-        out, manifest = build(tmp_path, f"out-{peaks_file.name}", peaks=peaks_file, genome=path, background_ratio=0,
-                              neg_fastas=[write_fasta(tmp_path / "n.fa", [("n", "A" * 200)])])
-        for p in read_peaks(peaks_file):
-            start = centre(p.start, p.end) - 100
-            expected[f"{p.chrom}:{start}-{start + 200}"] = seqs[p.chrom][start:start + 200].upper()
-        got = dict(read_fasta(out / "train.pos.fa"))
-        assert set(got) <= set(expected) and len(got) == len(read_peaks(peaks_file))
-        assert all(got[name] == expected[name] for name in got)
-    assert manifest["sources"][f"peaks {bed3}"]["centred_on_summit"] == 0
-
-
-def test_fasta_records_are_kept_cut_to_their_centre_or_dropped(tmp_path):
-    rng = np.random.default_rng(0)
-    long = "".join(rng.choice(list("ACGT"), 261))
-    exact = "".join(rng.choice(list("ACGT"), 200)).lower()
-    pos = write_fasta(tmp_path / "pos.fa", [("exact", exact), ("long", long), ("short", "ACGT" * 30),
-                                            ("with_n", "ACGT" * 45 + "N" * 20)])
-    neg = write_fasta(tmp_path / "neg.fa", [(f"n{i}", "".join(rng.choice(list("ACGT"), 200))) for i in range(3)])
-    out, manifest = build(tmp_path, pos_fastas=[pos], neg_fastas=[neg])
-    assert dict(read_fasta(out / "train.pos.fa")) == {"exact": exact.upper(), "long": long[30:230]}
-    stats = manifest["sources"][f"pos_fasta {pos}"]
-    assert (stats["records"], stats["kept"], stats["cut_to_window"], stats["too_short"], stats["too_many_n"]) == \
-        (4, 2, 1, 1, 1)
-    assert manifest["background"] is None and manifest["counts"]["train"] == {"pos": 2, "neg": 3}
 
 
 def test_background_is_gc_matched_and_keeps_off_positives_blacklist_and_n_runs(tmp_path, genome):
@@ -177,23 +138,6 @@ def test_the_same_seed_builds_the_same_files(tmp_path, genome):
     assert records(a) != records(c)
 
 
-def test_the_manifest_matches_the_files(tmp_path, genome):
-    path, seqs = genome
-    peaks = narrowpeak(tmp_path / "p.narrowPeak", planted_peaks(seqs))
-    out, manifest = build(tmp_path, peaks=peaks, genome=path, margin=500, val_fraction=0.25, test_fraction=0.25)
-    assert manifest == json.loads((out / "dataset.json").read_text())
-    files = sorted(p.name for p in out.glob("*.fa"))
-    assert sorted(manifest["files"]) == files
-    for name in files:
-        split, cls, _ = name.split(".")
-        assert manifest["counts"][split][cls] == manifest["files"][name]["records"] == len(read_fasta(out / name))
-        assert manifest["files"][name]["sha256"] == hashlib.sha256((out / name).read_bytes()).hexdigest()
-    assert {i["role"] for i in manifest["inputs"]} == {"genome", "peaks"}
-    assert manifest["inputs"][0]["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    assert manifest["parameters"]["margin"] == 500 and manifest["seed"] == 0
-    assert manifest["background"]["shortfalls"] == [] and len(manifest["gc"]["bin_edges"]) == 51
-
-
 def test_an_existing_folder_is_refused_unless_forced_and_a_failure_leaves_it_alone(tmp_path, monkeypatch):
     pos = write_fasta(tmp_path / "pos.fa", [("p", "ACGT" * 50)])
     neg = write_fasta(tmp_path / "neg.fa", [("n", "AACC" * 50)])
@@ -239,28 +183,6 @@ def test_bad_option_combinations_are_refused_before_reading(tmp_path, kwargs, me
     request = BuildRequest(**{"output": tmp_path / "out", **kwargs})
     with pytest.raises((InputError, OutputError), match=message):
         check_request(request)
-
-
-@pytest.mark.parametrize("header, expected", [
-    ("chr1_40744600_40744800_40744690|test chr1:40744600-40744800 summit=40744690", ("chr1", 40744600, 40744800)),
-    ("train_enh_0001|strong chrX_48897056_48897256", ("chrX", 48897056, 48897256)),
-    ("chr22:1,000-2,000", ("chr22", 1000, 2000)),
-    ("rb_0002|enhancer", None),
-    ("x chr1:300-100", None),
-])
-def test_coordinates_are_read_from_fasta_headers(header, expected):
-    assert header_coordinates(header) == expected
-
-
-def test_peaks_files_may_be_gzipped_and_errors_name_the_line(tmp_path):
-    with gzip.open(tmp_path / "p.bed.gz", "wt") as fh:
-        fh.write("track name=x\nchr1\t10\t20\n")
-    assert [(p.chrom, p.start, p.end, p.summit) for p in read_peaks(tmp_path / "p.bed.gz")] == [("chr1", 10, 20, None)]
-    for text, message in (("chr1\t10\n", ":1: expected at least 3 columns"), ("chr1\t20\t10\n", "start < end"),
-                          ("chr1\t0\t10\t.\t0\t.\t1\t1\t1\t10\n", "beyond the peak"), ("chr1\tx\t5\n", "whole numbers")):
-        (tmp_path / "bad.bed").write_text(text)
-        with pytest.raises(InputError, match=message):
-            read_peaks(tmp_path / "bad.bed")
 
 
 def test_unusable_inputs_are_input_errors(tmp_path, genome):
