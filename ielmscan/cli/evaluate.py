@@ -73,7 +73,8 @@ def evaluate(
     from ielmscan.learn.evaluate import report_folder
 
     if scan:
-        from ielmscan.learn.genome_evaluation import REPORT_NAME, evaluate_scan, table, write_report
+        from ielmscan.learn.genome_evaluation import evaluate_scan
+        from ielmscan.learn.genome_report import REPORT_NAME, table, write_report
 
         inputs = [*(f"{prefix}{suffix}" for prefix in scan for suffix in (".bw", ".bed", ".json", ".bedGraph")),
                   *truth, *(control or []), *(genome or [])]

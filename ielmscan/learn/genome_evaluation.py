@@ -23,7 +23,7 @@ lacks are ignored for that scan (and counted), one on a sequence of none of them
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,17 +35,14 @@ from ielmscan.errors import GenomeError, InputError
 from ielmscan.io.genome import Genome
 from ielmscan.io.intervals import Interval, read_bed
 from ielmscan.io.scan_outputs import ScanOutputs, check_file, read_track
-from ielmscan.io.writers import write_manifest
 from ielmscan.kernels.encode import encode_bases
-from ielmscan.learn.evaluate import GC_STRATUM_WIDTH, jsonable, report_folder
+from ielmscan.learn.evaluate import GC_STRATUM_WIDTH
+from ielmscan.learn.merged_intervals import NONE, Merged, by_chrom, inside, merge, merge_sorted, overlaps
 from ielmscan.learn.metrics import binary_metrics, gc_controlled_auroc, pr_curve, roc_curve
 
-__all__ = ["evaluate_scan", "table", "write_report"]
+__all__ = ["evaluate_scan"]
 
-REPORT_NAME = "genome_metrics.json"
 GC_CHUNK = 4_000_000  # bases of a chromosome read at a time for the GC of bin contexts (bounds memory)
-
-Merged = tuple[np.ndarray, np.ndarray]  # starts and ends of sorted, non-overlapping intervals of one chromosome
 
 
 @dataclass
@@ -85,50 +82,6 @@ def _context_gc(genome: Genome, chrom: str, starts: np.ndarray, ends: np.ndarray
     return gc
 
 
-def _by_chrom(intervals: Sequence[Interval]) -> dict[str, Merged]:
-    """Starts and ends of the intervals of each chromosome, sorted by start (not merged)."""
-    groups: dict[str, list[tuple[int, int]]] = {}
-    for iv in intervals:
-        groups.setdefault(iv.chrom, []).append((iv.start, iv.end))
-    out: dict[str, Merged] = {}
-    for chrom, pairs in groups.items():
-        array = np.array(pairs, dtype=np.int64)
-        array = array[np.argsort(array[:, 0], kind="stable")]
-        out[chrom] = (array[:, 0], array[:, 1])
-    return out
-
-
-def _merge_sorted(starts: np.ndarray, ends: np.ndarray) -> Merged:
-    """Intervals sorted by start, merged where they overlap or touch."""
-    if not len(starts):
-        return starts, ends
-    reach = np.maximum.accumulate(ends)
-    new = np.r_[True, starts[1:] > reach[:-1]]
-    return starts[new], reach[np.r_[np.flatnonzero(new)[1:] - 1, len(starts) - 1]]
-
-
-def _merge(intervals: Sequence[Interval]) -> dict[str, Merged]:
-    """Intervals per chromosome, sorted and merged where they overlap or touch."""
-    return {chrom: _merge_sorted(*pair) for chrom, pair in _by_chrom(intervals).items()}
-
-
-_NONE: Merged = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
-
-
-def _overlaps(starts: np.ndarray, ends: np.ndarray, merged: Merged) -> np.ndarray:
-    """Whether each ``[start, end)`` shares at least one base with a merged interval."""
-    m_starts, m_ends = merged
-    last = np.searchsorted(m_starts, ends, side="left") - 1  # the last interval starting before end
-    return (last >= 0) & (m_ends[np.maximum(last, 0)] > starts) if len(m_starts) else np.zeros(len(starts), bool)
-
-
-def _inside(starts: np.ndarray, ends: np.ndarray, merged: Merged) -> np.ndarray:
-    """Whether each ``[start, end)`` lies inside one merged interval."""
-    m_starts, m_ends = merged
-    last = np.searchsorted(m_starts, starts, side="right") - 1  # the last interval starting at or before start
-    return (last >= 0) & (m_ends[np.maximum(last, 0)] >= ends) if len(m_starts) else np.zeros(len(starts), bool)
-
-
 def _scored_bins(scan: ScanOutputs, genome: Genome) -> tuple[list[_Bins], list[Interval]]:
     """The scored bins of every chromosome of the track, and the calls on them."""
     track = read_track(scan, genome)
@@ -136,19 +89,19 @@ def _scored_bins(scan: ScanOutputs, genome: Genome) -> tuple[list[_Bins], list[I
         raise InputError(f"scan track {scan.track} holds no scored bins: nothing to evaluate")
     scanned = {chrom for chrom, _ in track}
     calls = [iv for iv in read_bed(genome, scan.calls) if iv.chrom in scanned]
-    merged_calls = _merge(calls)
+    merged_calls = merge(calls)
     bins = []
     for chrom, entries in track:
         starts, ends = entries[:, 0].astype(np.int64), entries[:, 1].astype(np.int64)
         gc = _context_gc(genome, chrom, starts, ends, scan.window)
-        called = _inside(starts, ends, merged_calls.get(chrom, _NONE))
+        called = inside(starts, ends, merged_calls.get(chrom, NONE))
         bins.append(_Bins(chrom, starts, ends, entries[:, 2], gc, called))
     return bins, calls
 
 
 def _labels(bins: list[_Bins], merged: dict[str, Merged]) -> np.ndarray:
     """Per scored bin (all chromosomes, track order): does it overlap an interval of ``merged``?"""
-    return np.concatenate([_overlaps(b.starts, b.ends, merged.get(b.chrom, _NONE)) for b in bins])
+    return np.concatenate([overlaps(b.starts, b.ends, merged.get(b.chrom, NONE)) for b in bins])
 
 
 class _Genomes:
@@ -198,7 +151,7 @@ def _scored(bins: Sequence[_Bins]) -> dict[str, Merged]:
     for chrom, group in groups.items():
         starts, ends = np.concatenate([b.starts for b in group]), np.concatenate([b.ends for b in group])
         order = np.argsort(starts, kind="stable")
-        out[chrom] = _merge_sorted(starts[order], ends[order])
+        out[chrom] = merge_sorted(starts[order], ends[order])
     return out
 
 
@@ -214,7 +167,7 @@ def _check_poolable(scans: Sequence[_Scanned]) -> None:
         for b in scans[i + 1:]:
             scored = _scored(b.bins)
             for bins in a.bins:
-                hit = np.flatnonzero(_overlaps(bins.starts, bins.ends, scored.get(bins.chrom, _NONE)))
+                hit = np.flatnonzero(overlaps(bins.starts, bins.ends, scored.get(bins.chrom, NONE)))
                 if len(hit):
                     k = int(hit[0])
                     raise InputError(f"scans {o.prefix} and {b.outputs.prefix} both scored {bins.chrom}:"
@@ -226,7 +179,7 @@ def _read_set(genomes: _Genomes, path: Path, what: str, bins: list[_Bins], sever
     """The intervals of one BED file; InputError when none of them overlaps a scored bin of any scan."""
     check_file(path, what)
     intervals = read_bed(genomes, path)  # type: ignore[arg-type]  # only .length is asked for
-    if not _labels(bins, _merge(intervals)).any():
+    if not _labels(bins, merge(intervals)).any():
         scanned = ", ".join(dict.fromkeys(b.chrom for b in bins if len(b.starts)))
         raise InputError(f"{what} {path}: none of its {len(intervals)} intervals overlaps a scored bin of the "
                          f"scan{'s' if several else ''} (scored: {scanned})")
@@ -261,7 +214,7 @@ def _set_report(files: Files, bins: list[_Bins], calls: list[Interval], values: 
                 called: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
     """Everything about one set of intervals (truth or control); also returns its bin labels."""
     intervals = [iv for _, ivs in files for iv in ivs]
-    merged = _merge(intervals)
+    merged = merge(intervals)
     labels = _labels(bins, merged)
     ranking = _ranking(labels, values, gc)
     n, positives, n_called = len(labels), int(labels.sum()), int(called.sum())
@@ -271,13 +224,13 @@ def _set_report(files: Files, bins: list[_Bins], calls: list[Interval], values: 
     # overlapping the set.
     scored = _scored(bins)
     on_scored = found = 0
-    merged_calls = _merge(calls)
-    for chrom, (starts, ends) in _by_chrom(intervals).items():
-        reachable = _overlaps(starts, ends, scored.get(chrom, _NONE))
+    merged_calls = merge(calls)
+    for chrom, (starts, ends) in by_chrom(intervals).items():
+        reachable = overlaps(starts, ends, scored.get(chrom, NONE))
         on_scored += int(reachable.sum())
-        found += int(_overlaps(starts[reachable], ends[reachable], merged_calls.get(chrom, _NONE)).sum())
-    calls_hitting = sum(int(_overlaps(starts, ends, merged.get(chrom, _NONE)).sum())
-                        for chrom, (starts, ends) in _by_chrom(calls).items())
+        found += int(overlaps(starts[reachable], ends[reachable], merged_calls.get(chrom, NONE)).sum())
+    calls_hitting = sum(int(overlaps(starts, ends, merged.get(chrom, NONE)).sum())
+                        for chrom, (starts, ends) in by_chrom(calls).items())
     report = {
         "files": [str(f) for f, _ in files],
         "intervals": len(intervals),
@@ -396,87 +349,3 @@ def evaluate_scan(
             for path, _ in files}
     curves = report.pop("curves")
     return {**report, "per_scan": per_scan, "curves": curves}
-
-
-SETS = ("truth", "control", "truth_excluding_control_bins")
-
-
-def _fmt(value: float, spec: str = ".3f") -> str:
-    return "-" if value is None or np.isnan(value) else format(value, spec)
-
-
-METRIC_HEADS = ("positive bins", "AUROC", "AUPRC", "AUROC(GC)", "AUPRC(GC)", "GC-AUROC", "enrichment",
-                "precision", "recall")
-METRIC_WIDTHS = (18, 8, 8, 11, 11, 10, 12, 11, 8)
-
-
-def _metric_cells(s: dict[str, Any]) -> tuple[str, ...]:
-    """The table's cells of one set's report, from ``positive bins`` to ``recall``."""
-    enrichment, regions = s.get("enrichment", {}), s.get("regions", {})
-    return (
-        f"{s['positive_bins']:,} ({_fmt(100 * s['positive_share'], '.2f')}%)",
-        _fmt(s["model"]["auroc"]), _fmt(s["model"]["auprc"]), _fmt(s["gc"]["auroc"]), _fmt(s["gc"]["auprc"]),
-        _fmt(s["gc_controlled_auroc"]), _fmt(enrichment.get("value", float("nan")), ".2f"),
-        _fmt(regions.get("precision", float("nan"))), _fmt(regions.get("recall", float("nan"))),
-    )
-
-
-def _rows(rows: list[tuple[str, ...]], widths: tuple[int, ...]) -> list[str]:
-    return ["".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-
-
-def table(report: dict[str, Any]) -> str:
-    """The report as text: one row per set of intervals, one per scan when several were pooled, then what the
-    columns mean."""
-    b, scans = report["bins"], report["scans"]
-    what = scans[0]["prefix"] if len(scans) == 1 else f"{len(scans)} scans pooled"
-    lines = [f"{what}: {b['scored']:,} scored bins ({b['bases']:,} bases, window {scans[0]['window']}, "
-             f"stride {scans[0]['stride']}); called: {b['called']:,} bins, {_fmt(100 * b['share_called'], '.2f')}% "
-             "of the bases"]
-    rows = [("set", *METRIC_HEADS)]
-    rows += [(name, *_metric_cells(report[name])) for name in SETS if name in report]
-    lines += _rows(rows, (30, *METRIC_WIDTHS))
-    if len(scans) > 1:
-        rows = [("scan (truth)", "scored bins", "called", *METRIC_HEADS)]
-        rows += [(part["scan"]["prefix"], f"{part['bins']['scored']:,}",
-                  f"{_fmt(100 * part['bins']['share_called'], '.2f')}%", *_metric_cells(part["truth"]))
-                 for part in report["per_scan"]]
-        first = max(len(row[0]) for row in rows) + 2
-        lines += _rows(rows, (first, 13, 9, *METRIC_WIDTHS))
-    lines.append(f"AUROC(GC), AUPRC(GC): the GC content of each bin's {report['gc_context_bases']}-bp context as the "
-                 f"score; GC-AUROC: the track's AUROC within GC strata of {report['gc_stratum_width']:g}")
-    lines.append("enrichment: share of positive bins among called bins / among all scored bins; precision: "
-                 "calls overlapping the set; recall: its intervals on scored bins overlapped by a call")
-    if len(scans) > 1:
-        lines.append("sets: over the bins of all the scans; scan (truth): the truth on each scan's own bins, "
-                     "called: its share of bases called")
-    return "\n".join(lines)
-
-
-def write_plots(report: dict[str, Any], folder: Path) -> list[Path]:
-    """ROC and PR curves of the track and of GC content, one pair of PNGs per set: ``{set}_roc.png``, ``{set}_pr.png``."""
-    from ielmscan.learn.plots import plot_pr, plot_roc
-
-    paths = []
-    names = {"model": "model track", "gc": f"GC of the {report['gc_context_bases']}-bp context"}
-    for name, curves in report["curves"].items():
-        if not curves:
-            continue
-        s = report[name]
-        roc = {names[k]: (c["roc"][0], c["roc"][1], s[k]["auroc"]) for k, c in curves.items()}
-        pr = {names[k]: (c["pr"][0], c["pr"][1], s[k]["auprc"]) for k, c in curves.items()}
-        label = name.replace("_", " ")
-        paths += [folder / f"{name}_roc.png", folder / f"{name}_pr.png"]
-        plot_roc(roc, paths[-2], title=f"ROC of the scored bins: {label}")
-        plot_pr(pr, paths[-1], prevalence=s["positive_share"], title=f"Precision-recall of the scored bins: {label}")
-    return paths
-
-
-def write_report(report: dict[str, Any], output: str | Path, inputs: Iterable[str | Path | None] = (),
-                 force: bool = False) -> list[Path]:
-    """Write ``genome_metrics.json`` and the plots into ``output`` at once (:func:`report_folder`); their final
-    paths."""
-    with report_folder(output, REPORT_NAME, inputs, force) as folder:
-        write_manifest(folder.staging / REPORT_NAME, jsonable(report))  # strict JSON: NaN as null
-        names = [REPORT_NAME, *(p.name for p in write_plots(report, folder.staging))]
-    return [Path(output) / name for name in names]

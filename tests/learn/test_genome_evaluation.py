@@ -27,7 +27,8 @@ from ielmscan.errors import GenomeError, InputError
 from ielmscan.inference.scan import ScanParams, run_scan
 from ielmscan.io.fasta import write_fasta
 from ielmscan.io.genome import Genome
-from ielmscan.learn.genome_evaluation import REPORT_NAME, _context_gc, evaluate_scan, table, write_report
+from ielmscan.learn.genome_evaluation import _context_gc, evaluate_scan
+from ielmscan.learn.genome_report import table, write_report
 from ielmscan.model.bundle import default_bundle_path, load_bundle
 
 from tests.bundles import gc_bundle, gc_probability
@@ -138,23 +139,6 @@ def test_several_truth_files_are_joined(scanned, report):
     for key in ("positive_bins", "model", "enrichment", "regions"):
         assert joined["truth"][key] == report["truth"][key]
     assert "control" not in joined and "truth_excluding_control_bins" not in joined
-
-
-def test_table_and_written_report(report, tmp_path):
-    text = table(report)
-    assert "17 scored bins" in text and "AUROC(GC)" in text and "GC-AUROC" in text
-    assert "truth_excluding_control_bins" in text
-    written = write_report(report, tmp_path / "eval")
-    names = {p.name for p in written}
-    assert names == {REPORT_NAME} | {f"{s}_{c}.png" for s in ("truth", "control", "truth_excluding_control_bins")
-                                     for c in ("roc", "pr")}
-    for path in written:
-        assert path.exists()
-        if path.suffix == ".png":
-            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    saved = json.loads((tmp_path / "eval" / REPORT_NAME).read_text())
-    assert saved["truth"]["enrichment"]["called_bins"] == 8 and "curves" not in saved
-    assert [p.name for p in tmp_path.iterdir()] == ["eval"]  # no staging folder left
 
 
 def test_context_gc_is_centred_clipped_and_skips_n(tmp_path):
