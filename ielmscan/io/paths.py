@@ -1,8 +1,9 @@
 """File-system checks shared by the readers and the writers: writable folders, outputs that must not
-replace an input (or an earlier output without ``--force``), running processes."""
+replace an input (or an earlier output without ``--force``), running processes, file digests."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -100,3 +101,9 @@ def pid_running(pid: int) -> bool:
     except OSError:
         return True  # e.g. EPERM: it exists but belongs to someone else
     return True
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes, read in blocks (inputs may be large)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

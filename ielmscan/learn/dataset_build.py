@@ -29,7 +29,6 @@ here, and soft-masking differs between sources).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -44,6 +43,7 @@ from ielmscan.errors import InputError
 from ielmscan.io.atomic_outputs import OutputFolder
 from ielmscan.io.fasta import write_fasta
 from ielmscan.io.genome import Genome
+from ielmscan.io.paths import file_sha256
 from ielmscan.io.writers import write_manifest
 from ielmscan.learn.background import DEFAULT_BINS, sample_background
 from ielmscan.learn.baselines import gc_content
@@ -191,18 +191,14 @@ def build_dataset(req: BuildRequest) -> BuildResult:
         for name, recs in files.items():
             if recs:
                 write_fasta(out.staging / name, recs)
-                result_manifest["files"][name] = {"records": len(recs), "sha256": _sha256(out.staging / name)}
+                result_manifest["files"][name] = {"records": len(recs), "sha256": file_sha256(out.staging / name)}
         write_manifest(out.staging / MANIFEST_NAME, result_manifest)
     return BuildResult(output, result_manifest)
 
 
 def _input(role: str, path: Path) -> dict[str, Any]:
-    return {"role": role, "path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"role": role, "path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
-
-def _sha256(path: Path) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _collapse(records: list[Record]) -> tuple[list[Record], dict[str, Any]]:

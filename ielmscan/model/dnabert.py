@@ -14,7 +14,6 @@ rebuilds tensors and plain containers and runs no code; safetensors are preferre
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
 import re
@@ -30,6 +29,7 @@ from torch import Tensor
 
 from ielmscan import __version__
 from ielmscan.errors import BundleError
+from ielmscan.io.paths import file_sha256
 from ielmscan.model.bundle import Bundle, Member, check_window
 from ielmscan.model.members import check_config
 from ielmscan.model.convert import BERT_PREFIX, HEAD_KEYS, from_bert_state_dict
@@ -123,10 +123,10 @@ def read_checkpoint(directory: Path, head: Path | None = None) -> tuple[Enhancer
         model = from_bert_state_dict(state, cfg, vocab=vocab)
     except BundleError as exc:
         raise bad(f"{weights.name}: {exc}") from None
-    source = {"folder": str(directory), "k": k, "weights": weights.name, "weights_sha256": _sha256(weights),
+    source = {"folder": str(directory), "k": k, "weights": weights.name, "weights_sha256": file_sha256(weights),
               "layout": "iEnhancer-ELM" if head is None else "DNABERT + head file"}
     if head is not None:
-        source.update({"head": str(head), "head_sha256": _sha256(head)})
+        source.update({"head": str(head), "head_sha256": file_sha256(head)})
     return model, source
 
 
@@ -294,7 +294,3 @@ def _check_head(state: dict[str, Tensor], hidden: int, source: Path) -> int:
                               f"{expected[name]}")
     return width
 
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()

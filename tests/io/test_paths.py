@@ -1,4 +1,4 @@
-"""Tests for ielmscan.io.paths: writable folders, outputs that would replace an input, running processes."""
+"""Tests for ielmscan.io.paths: writable folders, outputs that would replace an input, running processes, file digests."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ielmscan.errors import OutputError
-from ielmscan.io.paths import can_create_files, check_not_inputs, check_outputs, pid_running
+from ielmscan.io.paths import can_create_files, check_not_inputs, check_outputs, file_sha256, pid_running
 
 
 def test_writable_folder_accepts_files_and_probe_leaves_nothing(tmp_path):
@@ -103,3 +103,14 @@ def test_pid_running():
     assert pid_running(os.getpid()) and pid_running(1)
     assert not pid_running(child.pid)
     assert not pid_running(2**40)
+
+
+def test_file_sha256_is_the_digest_of_the_bytes(tmp_path):
+    import hashlib
+
+    data = b">a\nACGT\n" * 10_000  # several read blocks
+    path = tmp_path / "seqs.fa"
+    path.write_bytes(data)
+    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
+    path.write_bytes(data + b"A")
+    assert file_sha256(path) != hashlib.sha256(data).hexdigest()
