@@ -15,7 +15,7 @@ Each set gives its best window (max) and its mean; with a calibrated bundle also
 empirical background p-value (:mod:`ielmscan.model.calibration`); and alt - ref of each. Windows are scored in
 batches of many variants; a window met twice in a batch (the REF windows of a multi-allelic record, windows
 of neighbouring variants) is scored once. Records that cannot be scored are reported with a reason
-(:data:`SKIP_REASONS`), never dropped. Coordinates are 0-based, half-open.
+(:data:`~ielmscan.inference.variant_outputs.SKIP_REASONS`), never dropped. Coordinates are 0-based, half-open.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import numpy as np
 
@@ -34,15 +34,16 @@ from ielmscan.errors import InputError
 from ielmscan.inference.devices import Precision
 from ielmscan.inference.scan import default_prefix as scan_prefix
 from ielmscan.inference.scorer import EnsembleScorer, ScorerSettings
+from ielmscan.inference.variant_outputs import (SKIP_REASONS, AlleleScores, VariantResult, info_fields, write,
+                                               write_tsv_header)
 from ielmscan.io.atomic_outputs import OutputSet
 from ielmscan.io.genome import Genome
-from ielmscan.io.vcf import InfoField, VcfReader, VcfRecord, VcfWriter, index_vcf, vcf_index_paths
+from ielmscan.io.vcf import VcfReader, VcfRecord, VcfWriter, index_vcf, vcf_index_paths
 from ielmscan.io.writers import write_manifest
 from ielmscan.inference.windows import encode_chunk
 from ielmscan.kernels.encode import encode_bases, window_invalid_fraction
 from ielmscan.kernels.grid import WindowGrid
 from ielmscan.model.bundle import Bundle
-from ielmscan.model.calibration import Calibration
 
 log = logging.getLogger(__name__)
 
@@ -51,22 +52,6 @@ OUTPUT_SUFFIXES = (".tsv", ".vcf.gz", ".vcf.gz.tbi", ".json")
 BATCH_WINDOWS = 8192  # distinct windows scored together (bounds memory: ~50 MB of ids for four members)
 MAX_MISMATCH_WARNINGS = 20  # REF mismatches warned one by one; beyond that only counted (a wrong genome build)
 _ACGT = frozenset("ACGT")
-
-SKIP_REASONS = {
-    "unknown_chrom": "the chromosome is not in the genome",
-    "ref_mismatch": "REF differs from the genome there, or lies outside the chromosome",
-    "structural": "a structural variant: INFO SVTYPE, or REF or ALT longer than the allele length limit",
-    "ambiguous_allele": "REF or ALT holds a base other than A, C, G or T",
-    "no_alt": "the record has no ALT allele ('.'), or ALT spells REF",
-    "symbolic": "a symbolic ALT (<DEL>, <*>, <NON_REF>, ...), a breakend or the spanning deletion '*'",
-    "chromosome_end": "a window of the grid covering the allele would reach past the chromosome's start or end",
-    "n_bases": "every window covering the REF or the ALT allele has more N/IUPAC bases than allowed",
-}
-
-TSV_COLUMNS = ("#chrom", "start", "end", "id", "ref", "alt", "ref_windows", "alt_windows", "ref_max", "alt_max",
-               "delta_max", "ref_mean", "alt_mean", "delta_mean", "ref_max_mlog10p", "alt_max_mlog10p",
-               "delta_max_mlog10p", "ref_mean_mlog10p", "alt_mean_mlog10p", "delta_mean_mlog10p", "skip")
-_STATS = ("max", "mean")
 
 
 @dataclass
@@ -86,30 +71,6 @@ class VariantParams:
             raise InputError(f"--max-n-frac {self.max_n_frac} is outside [0, 1]")
         if self.max_allele_length < 1:
             raise InputError(f"allele length limit {self.max_allele_length} must be at least 1")
-
-
-@dataclass(frozen=True)
-class AlleleScores:
-    """The ensemble's scores of the windows covering one allele."""
-
-    windows: int  # windows scored (those with few enough N/IUPAC bases)
-    max: float
-    mean: float
-
-
-@dataclass(frozen=True)
-class VariantResult:
-    """One ALT allele of one record: its scores and the reference's, or why it was not scored."""
-
-    record: VcfRecord
-    allele: int  # 1-based index of the ALT allele; 0 for a record without one
-    ref: AlleleScores | None
-    alt: AlleleScores | None
-    skip: str = ""  # a key of SKIP_REASONS, "" when scored
-
-    @property
-    def alt_allele(self) -> str:
-        return self.record.alts[self.allele - 1] if self.allele else "."
 
 
 @dataclass
@@ -283,96 +244,6 @@ def _short(allele: str, most: int = 12) -> str:
     return allele if len(allele) <= most else f"{allele[:most]}... ({len(allele)} bp)"
 
 
-# -- the numbers a result reports ------------------------------------------------------------------
-
-
-def mlog10p(calibration: Calibration | None, value: float | None) -> float | None:
-    """-log10 of the background p-value of ``value`` (None without a calibration or a value)."""
-    if calibration is None or value is None:
-        return None
-    return float(-np.log10(calibration.p_values(np.array([value], dtype=np.float32))[0]))
-
-
-def result_values(result: VariantResult, calibration: Calibration | None) -> dict[str, float | None]:
-    """Every number of a result by TSV column name (None where not computed)."""
-    values: dict[str, float | None] = {}
-    for stat in _STATS:
-        ref = getattr(result.ref, stat) if result.ref is not None else None
-        alt = getattr(result.alt, stat) if result.alt is not None else None
-        values[f"ref_{stat}"], values[f"alt_{stat}"] = ref, alt
-        values[f"delta_{stat}"] = alt - ref if ref is not None and alt is not None else None
-    for stat in _STATS:
-        ref, alt = mlog10p(calibration, values[f"ref_{stat}"]), mlog10p(calibration, values[f"alt_{stat}"])
-        values[f"ref_{stat}_mlog10p"], values[f"alt_{stat}_mlog10p"] = ref, alt
-        values[f"delta_{stat}_mlog10p"] = alt - ref if ref is not None and alt is not None else None
-    return values
-
-
-def _decimals(column: str) -> int:
-    return 3 if column.endswith("mlog10p") else 4  # as narrowPeak's -log10 p, and predict's probabilities
-
-
-def _rounded(column: str, value: float | None) -> float | None:
-    return None if value is None else round(value, _decimals(column)) + 0.0  # + 0.0: no "-0.0"
-
-
-def write_tsv_header(out: TextIO) -> None:
-    out.write("\t".join(TSV_COLUMNS) + "\n")
-
-
-def write_tsv_row(out: TextIO, result: VariantResult, calibration: Calibration | None) -> None:
-    record = result.record
-    values = result_values(result, calibration)
-
-    def text(column: str) -> str:
-        value = _rounded(column, values[column])
-        return "NA" if value is None else f"{value:.{_decimals(column)}f}"
-
-    windows = [str(s.windows) if s is not None else "0" for s in (result.ref, result.alt)]
-    out.write("\t".join([record.chrom, str(record.start), str(record.start + len(record.ref)), record.id, record.ref,
-                         result.alt_allele, *windows, *(text(c) for c in TSV_COLUMNS[8:-1]),
-                         result.skip or "."]) + "\n")
-
-
-def info_fields(calibrated: bool) -> list[InfoField]:
-    """The INFO fields the output VCF declares (the calibrated ones only for a calibrated bundle)."""
-    scale = "ensemble probability (0-1)"
-    fields = []
-    for stat, what in (("MAX", "best window"), ("MEAN", "mean over the windows")):
-        fields += [
-            InfoField(f"IELM_REF_{stat}", "Float", f"ielmscan: {what} covering REF, {scale}"),
-            InfoField(f"IELM_ALT_{stat}", "Float", f"ielmscan: {what} covering this ALT, {scale}"),
-            InfoField(f"IELM_DELTA_{stat}", "Float", f"ielmscan: IELM_ALT_{stat} - IELM_REF_{stat}"),
-        ]
-    if calibrated:
-        for stat in ("MAX", "MEAN"):
-            fields += [
-                InfoField(f"IELM_REF_{stat}_MLOG10P", "Float",
-                          f"ielmscan: -log10 background p-value of IELM_REF_{stat} (the model's calibration)"),
-                InfoField(f"IELM_ALT_{stat}_MLOG10P", "Float",
-                          f"ielmscan: -log10 background p-value of IELM_ALT_{stat} (the model's calibration)"),
-                InfoField(f"IELM_DELTA_{stat}_MLOG10P", "Float",
-                          f"ielmscan: IELM_ALT_{stat}_MLOG10P - IELM_REF_{stat}_MLOG10P"),
-            ]
-    reasons = ", ".join(SKIP_REASONS)
-    return fields + [InfoField("IELM_SKIP", "String", f"ielmscan: why this ALT was not scored ({reasons}); "
-                                                      "'.' when scored")]
-
-
-def vcf_values(results: list[VariantResult], fields: list[InfoField],
-               calibration: Calibration | None) -> dict[str, list[float | str | None]]:
-    """The INFO values of one record from the results of its ALT alleles (in ALT order)."""
-    per_allele = [result_values(r, calibration) for r in results]
-    values: dict[str, list[float | str | None]] = {}
-    for info in fields:
-        if info.name == "IELM_SKIP":
-            values[info.name] = [r.skip or None for r in results]
-        else:
-            column = info.name.removeprefix("IELM_").lower()
-            values[info.name] = [_rounded(column, v[column]) for v in per_allele]
-    return values
-
-
 # -- the command ------------------------------------------------------------------------------------
 
 
@@ -427,7 +298,7 @@ def run_variants(
                     write_tsv_header(tsv)
                     batches = _batches(scorer, reader.records())
                     for results in batches:
-                        _write(results, tsv, vcf_out, fields, calibration, counts)
+                        write(results, tsv, vcf_out, fields, calibration, counts)
                         if progress is not None:
                             progress(len({id(r.record) for r in results}))
                     windows_scored = scorer.windows_scored
@@ -470,27 +341,6 @@ def _batches(scorer: VariantScorer, records: Iterator[VcfRecord]) -> Iterator[li
     if results:
         yield results
 
-
-def _write(results: list[VariantResult], tsv: TextIO, vcf_out: VcfWriter, fields: list[InfoField],
-           calibration: Calibration | None, counts: dict[str, Any]) -> None:
-    """TSV rows (one per allele) and VCF records (one per record) of a batch's results, in file order."""
-    i = 0
-    while i < len(results):
-        record = results[i].record
-        j = i
-        while j < len(results) and results[j].record is record:
-            j += 1
-        alleles = results[i:j]
-        for result in alleles:
-            write_tsv_row(tsv, result, calibration)
-            if result.skip:
-                counts["skipped"][result.skip] += 1
-            else:
-                counts["scored"] += 1
-        counts["alleles"] += len(alleles)
-        counts["records"] += 1
-        vcf_out.write(record, vcf_values(alleles, fields, calibration) if record.alts else {})
-        i = j
 
 
 def _names(names: list[str], most: int = 5) -> str:
