@@ -18,8 +18,8 @@ from ielmscan.errors import OutputError
 from ielmscan.io.paths import can_create_files as _can_create_files
 from ielmscan.io.paths import check_not_inputs, check_outputs, pid_running
 from ielmscan.io.tabix import _BgzfText, tabix_index
-from ielmscan.io.temp_names import _TEMP_NAME, _hidden_name
-from ielmscan.io.write_errors import NamedOutput, _output_error
+from ielmscan.io.temp_names import TEMP_NAME, hidden_name
+from ielmscan.io.write_errors import NamedOutput, output_error
 
 __all__ = [
     "OutputFolder",
@@ -55,7 +55,7 @@ def remove_stale_temps(folder: Path, names: Iterable[str]) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        match = _TEMP_NAME.fullmatch(entry.name)
+        match = TEMP_NAME.fullmatch(entry.name)
         if match and match["name"] in wanted and not pid_running(int(match["pid"])):
             _remove(Path(entry.path))
             removed.append(Path(entry.path))
@@ -89,7 +89,7 @@ def replace_together(moves: Sequence[tuple[Path, Path]], retire: Sequence[Path] 
         # The manifest (last) is moved aside first: from then on the earlier set no longer looks complete.
         for final in [*(f for _, f in reversed(moves)), *retire]:
             if os.path.lexists(final):
-                backup = final.parent / _hidden_name(final.name, "bak")
+                backup = final.parent / hidden_name(final.name, "bak")
                 os.replace(final, backup)
                 backups.append((final, backup))
         for tmp, final in moves:
@@ -198,7 +198,7 @@ class OutputSet:
         """A hidden temporary path in the output folder (same path for repeated calls)."""
         self._check(suffix)
         if suffix not in self._temps:
-            self._temps[suffix] = self.folder / _hidden_name(self.prefix.name + suffix, "tmp")
+            self._temps[suffix] = self.folder / hidden_name(self.prefix.name + suffix, "tmp")
         return self._temps[suffix]
 
     def open(self, suffix: str) -> NamedOutput:
@@ -210,7 +210,7 @@ class OutputSet:
         try:
             stream = _BgzfText(path) if suffix.endswith(".gz") else path.open("w", encoding="utf-8")
         except OSError as exc:
-            raise _output_error(f"cannot write {self.final(suffix)}", exc) from exc
+            raise output_error(f"cannot write {self.final(suffix)}", exc) from exc
         return NamedOutput(stream, self.final(suffix))
 
     def tabix_index(self, suffix: str) -> None:
@@ -370,7 +370,7 @@ class OutputFolder:
 
     def __enter__(self) -> OutputFolder:
         where = self.folder if self.folder.is_dir() else self._parent
-        staging = where / _hidden_name(self._name, "tmp")
+        staging = where / hidden_name(self._name, "tmp")
         try:
             staging.mkdir()  # not mkdtemp, whose private folder would become a bundle others cannot read
         except OSError as exc:
@@ -411,7 +411,7 @@ class OutputFolder:
             return
         self.discard()
         if isinstance(exc, OSError) and not isinstance(exc, OutputError) and exc.errno in _WRITE_ERRNOS:
-            raise _output_error(f"cannot write {self.kind} {self.folder}", exc) from exc
+            raise output_error(f"cannot write {self.kind} {self.folder}", exc) from exc
 
 
 def _readable(folder: Path) -> None:

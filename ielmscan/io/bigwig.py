@@ -13,7 +13,7 @@ import pyBigWig
 from ielmscan.errors import OutputError
 from ielmscan.io.capture import captured_stderr
 from ielmscan.io.temp_names import shown_name
-from ielmscan.io.write_errors import _failed_write, _output_error
+from ielmscan.io.write_errors import failed_write, output_error
 from ielmscan.io.writers import _bin_edges
 
 __all__ = ["BigWigWriter"]
@@ -49,7 +49,7 @@ class BigWigWriter:
             with open(self.path, "wb"):
                 pass
         except OSError as exc:
-            raise _output_error(f"cannot write bigWig {self.name}", exc) from exc
+            raise output_error(f"cannot write bigWig {self.name}", exc) from exc
         self._bw: Any = None
         self._bw = self._libbigwig(pyBigWig.open, str(self.path), "w")
         if self._bw is None:
@@ -143,7 +143,7 @@ class BigWigWriter:
 
 
 def _write_failure(path: Path, library: str = "libBigWig") -> str:
-    """Why writing to ``path`` fails (libBigWig and htslib do not say): see :func:`_failed_write`."""
-    failure = _failed_write(path, library)
+    """Why writing to ``path`` fails (libBigWig and htslib do not say): see :func:`failed_write`."""
+    failure = failed_write(path, library)
     return failure.strerror or str(failure)
 

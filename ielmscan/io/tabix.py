@@ -9,7 +9,7 @@ from typing import Any
 from ielmscan.errors import OutputError
 from ielmscan.io.capture import captured_stderr
 from ielmscan.io.temp_names import shown_name
-from ielmscan.io.write_errors import _failed_write, _output_error
+from ielmscan.io.write_errors import failed_write, output_error
 
 __all__ = ["check_tabix_lengths", "tabix_index"]
 
@@ -67,7 +67,7 @@ class _BgzfText:
                 return call(*args)
             except OSError:
                 pass
-        raise _failed_write(self.path, "htslib")
+        raise failed_write(self.path, "htslib")
 
     def flush(self) -> None:
         self._write_pending()
@@ -101,5 +101,5 @@ def tabix_index(data: str | Path, index: str | Path, name: str | Path | None = N
     said = " ".join(log.text.split())
     if "unsorted" in said.lower():
         raise OutputError(f"cannot write tabix index {name}: the lines are not sorted ({said})")
-    raise _output_error(f"cannot write tabix index {name}", _failed_write(Path(index), "htslib"))
+    raise output_error(f"cannot write tabix index {name}", failed_write(Path(index), "htslib"))
 

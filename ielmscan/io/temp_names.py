@@ -7,19 +7,19 @@ import re
 import secrets
 from pathlib import Path
 
-__all__ = ["shown_name"]
+__all__ = ["TEMP_NAME", "hidden_name", "shown_name"]
 
 
-_TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}")
+TEMP_NAME = re.compile(r"\.(?P<name>.+)\.tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}")
 
 
-def _hidden_name(name: str, kind: str) -> str:
+def hidden_name(name: str, kind: str) -> str:
     """``.NAME.KIND-PID-XXXXXXXX``: a hidden name in the same folder, tagged with this process's id."""
     return f".{name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 def shown_name(path: str | Path) -> Path:
     """``path`` as the user knows it: a temporary or staging name (``.NAME.tmp-PID-XXXXXXXX``) shown as NAME."""
-    parts = [m["name"] if (m := _TEMP_NAME.fullmatch(part)) else part for part in Path(path).parts]
+    parts = [m["name"] if (m := TEMP_NAME.fullmatch(part)) else part for part in Path(path).parts]
     return Path(*parts) if parts else Path(path)
 

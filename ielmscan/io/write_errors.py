@@ -13,10 +13,10 @@ from typing import Any, TextIO
 
 from ielmscan.errors import OutputError
 
-__all__ = ["NamedOutput", "StandardOutput", "discard_pending_output"]
+__all__ = ["NamedOutput", "StandardOutput", "discard_pending_output", "failed_write", "output_error"]
 
 
-def _output_error(message: str, cause: OSError) -> OutputError:
+def output_error(message: str, cause: OSError) -> OutputError:
     """OutputError with ``message``, keeping the errno of ``cause`` (a broken pipe must stay recognisable)."""
     if isinstance(cause, OutputError):
         return cause
@@ -44,7 +44,7 @@ class NamedOutput:
         return self._stream
 
     def _error(self, exc: OSError) -> OutputError:
-        return _output_error(f"cannot write {self.name}", exc)
+        return output_error(f"cannot write {self.name}", exc)
 
     def write(self, text: str) -> int:
         try:
@@ -148,7 +148,7 @@ def discard_pending_output() -> None:
         os.close(devnull)
 
 
-def _failed_write(path: Path, library: str) -> OSError:
+def failed_write(path: Path, library: str) -> OSError:
     """The error a probe appended to ``path``, a temporary file discarded anyway, gets now (a full disk, a
     quota, a file-size limit), errno kept; a generic one naming ``library`` if the probe succeeds."""
     try:

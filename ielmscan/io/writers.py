@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from ielmscan.io.temp_names import shown_name
-from ielmscan.io.write_errors import NamedOutput, _output_error
+from ielmscan.io.write_errors import NamedOutput, output_error
 from ielmscan.kernels.grid import bin_edges
 
 __all__ = [
@@ -155,5 +155,5 @@ def write_manifest(target: str | Path | NamedOutput, manifest: dict) -> None:
     try:
         Path(target).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise _output_error(f"cannot write {shown_name(target)}", exc) from exc
+        raise output_error(f"cannot write {shown_name(target)}", exc) from exc
 
