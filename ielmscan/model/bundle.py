@@ -8,9 +8,11 @@ source cannot run code.
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -26,6 +28,7 @@ from ielmscan.model.calibration import CALIBRATION_FILE, Calibration
 from ielmscan.model.cascade import CASCADE_FILE, Cascade
 from ielmscan.errors import BundleError
 from ielmscan.io.atomic_outputs import OutputFolder
+from ielmscan.io.write_errors import output_error
 from ielmscan.model.defaults import (DEFAULT_HEADS, DEFAULT_HIDDEN, DEFAULT_LAYERS, DEFAULT_MAX_POSITIONS,
                                      DEFAULT_WINDOW, MAX_MANIFEST_BYTES)
 from ielmscan.model.members import TOKENIZER_SUFFIX, check_config, member_entry, read_tokenizer
@@ -230,12 +233,29 @@ def save_bundle(
     """
     directory = Path(directory)
     with bundle_output(directory, inputs, force) as out:
-        _write_files(bundle, out.staging)
+        try:
+            _write_files(bundle, out.staging)
+        except (OSError, SafetensorError) as exc:  # a full disk, a quota, a file-size limit
+            raise output_error(f"cannot write model bundle {directory}", _os_error(exc)) from exc
     bundle.path = directory
     bundle.checksum = bundle_checksum(directory)
     if bundle.layer2 is not None:
         bundle.layer2.path = directory / LAYER2_DIR
     return directory
+
+
+_SAFETENSORS_OS_ERROR = re.compile(r"\(os error ([0-9]+)\)")
+
+
+def _os_error(exc: OSError | SafetensorError) -> OSError:
+    """The OS error behind a failed write; safetensors says it only in its message ("... (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc
+    found = _SAFETENSORS_OS_ERROR.search(str(exc))
+    if found is None:
+        return OSError(errno.EIO, str(exc))
+    number = int(found[1])
+    return OSError(number, os.strerror(number))
 
 
 def _write_files(bundle: Bundle, folder: Path) -> None:

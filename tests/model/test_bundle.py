@@ -3,6 +3,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -487,3 +489,36 @@ def test_a_bpe_member_needs_its_tokenizer_and_a_window_that_fits_its_positions(b
     assert new_bundle([], hidden_size=8, num_heads=2, window=80, bpe=tokenizer).members[0].config.max_positions == 82
     with pytest.raises(BundleError, match="at least one member"):
         new_bundle([], hidden_size=8, num_heads=2)
+
+
+# A disk that fills up while a bundle is written (a file-size limit stands in for it): one OutputError naming
+# the bundle, nothing left behind, an earlier bundle there untouched. safetensors reports the OS error only
+# inside its own exception's message.
+_FILLS_UP = """
+import resource, signal, sys
+from ielmscan.model.bundle import new_bundle, save_bundle
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+bundle = new_bundle([3, 4], hidden_size=16, num_layers=1, num_heads=2, window=50, seed=1)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), int(sys.argv[2])))
+try:
+    save_bundle(bundle, sys.argv[1], force=True)
+    print("complete")
+except Exception as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE as a full disk")
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_bundle_that_fills_the_disk_fails_in_one_line_and_leaves_no_trace(tmp_path: Path, earlier: bool) -> None:
+    target = tmp_path / "model"
+    if earlier:
+        save_bundle(new_bundle([3], hidden_size=8, num_layers=1, num_heads=2, window=50, seed=0), target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()} if earlier else None
+    proc = subprocess.run([sys.executable, "-c", _FILLS_UP, str(target), "4000"], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == f"OutputError cannot write model bundle {target}: File too large"
+    assert sorted(p.name for p in tmp_path.iterdir()) == (["model"] if earlier else [])
+    if earlier:
+        assert {p.name: p.read_bytes() for p in target.iterdir()} == before
