@@ -2,16 +2,18 @@
 
 The library never prints: their messages are caught here, read by the caller (an htslib warning can be the only
 sign of a bad file, a libBigWig line the only sign of a failed write) and never reach the user's terminal.
+:func:`one_line` makes one line of them (and of pysam's errors) for an error message.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
 
-__all__ = ["CapturedText", "captured_stderr"]
+__all__ = ["CapturedText", "captured_stderr", "one_line"]
 
 
 class CapturedText:
@@ -48,3 +50,17 @@ def captured_stderr() -> Iterator[CapturedText]:
             with contextlib.suppress(OSError):
                 sink.seek(0)
                 log.text = sink.read(8192).decode("utf-8", "replace")
+
+
+def one_line(*parts: str) -> str:
+    """Join messages (htslib log lines, pysam errors) into one line without their prefixes."""
+    out: list[str] = []
+    for part in parts:
+        for line in part.splitlines():
+            line = line.strip().strip("'\"")
+            if "samtools returned with error" in line:
+                line = line.split("stderr=", 1)[-1]
+            line = re.sub(r"^\[[A-Z]::\w+\]\s*", "", line).strip()
+            if line and line not in out:
+                out.append(line)
+    return "; ".join(out) or "unknown error"
