@@ -2,7 +2,8 @@
 
 The library never prints: their messages are caught here, read by the caller (an htslib warning can be the only
 sign of a bad file, a libBigWig line the only sign of a failed write) and never reach the user's terminal.
-:func:`one_line` makes one line of them (and of pysam's errors) for an error message.
+:func:`one_line` makes one line of them (and of pysam's errors) for an error message; :func:`quiet_htslib`
+silences htslib for passes whose failures are said otherwise.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import sys
 import tempfile
 from collections.abc import Iterator
 
-__all__ = ["CapturedText", "captured_stderr", "one_line"]
+import pysam
+
+__all__ = ["CapturedText", "captured_stderr", "one_line", "quiet_htslib"]
 
 
 class CapturedText:
@@ -64,3 +67,18 @@ def one_line(*parts: str) -> str:
             if line and line not in out:
                 out.append(line)
     return "; ".join(out) or "unknown error"
+
+
+@contextlib.contextmanager
+def quiet_htslib() -> Iterator[None]:
+    """Keep htslib's warnings and error lines off the terminal for the ``with`` block: for reads whose failures
+    the raised error says, or that an earlier pass has checked.
+
+    (Through htslib's verbosity, not file descriptor 2: reads may run in a background thread beside the progress
+    bar.)
+    """
+    previous = pysam.set_verbosity(0)
+    try:
+        yield
+    finally:
+        pysam.set_verbosity(previous)

@@ -7,18 +7,16 @@ cached) is :mod:`ielmscan.io.genome_index`.
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import stat
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pysam
 
 from ielmscan.errors import GenomeError
 from ielmscan.io.capture import captured_stderr as _captured_stderr  # its home is io/capture.py
-from ielmscan.io.capture import one_line
+from ielmscan.io.capture import one_line, quiet_htslib
 from ielmscan.io.faidx import FaiRecord, bgzf_block_size
 from ielmscan.io.genome_index import find_or_build_index
 
@@ -103,7 +101,7 @@ class Genome:
         if self._fasta is None:
             raise ValueError(f"genome {self.path} is closed")
         try:
-            with _quiet_htslib():
+            with quiet_htslib():
                 seq = self._fasta.fetch(reference=chrom, start=start, end=end)
         except UnicodeDecodeError:
             raise GenomeError(
@@ -145,19 +143,6 @@ class Genome:
 
     def __repr__(self) -> str:
         return f"Genome({str(self.path)!r}, {len(self.chroms)} sequences)"
-
-
-@contextlib.contextmanager
-def _quiet_htslib() -> Iterator[None]:
-    """Keep htslib's error lines off the terminal while reading; the error raised says what went wrong.
-
-    (Through its verbosity, not file descriptor 2: reads run in a background thread beside the progress bar.)
-    """
-    previous = pysam.set_verbosity(0)
-    try:
-        yield
-    finally:
-        pysam.set_verbosity(previous)
 
 
 # -- file checks ----------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ can be written out unchanged, only annotated.
 """
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 import pysam
 
 from ielmscan.errors import InputError, OutputError
-from ielmscan.io.capture import captured_stderr
+from ielmscan.io.capture import captured_stderr, quiet_htslib
 from ielmscan.io.tabix import tabix_index
 
 __all__ = ["InfoField", "VcfReader", "VcfRecord", "VcfWriter", "index_vcf", "vcf_index_paths"]
@@ -67,16 +66,6 @@ def _htslib_detail(log: str, fallback: str) -> str:
     """htslib's own error lines (``[E::vcf_parse] ...``) without their prefixes, else ``fallback``."""
     errors = [re.sub(r"^\[E::\w+\]\s*", "", line).strip() for line in log.splitlines() if line.startswith("[E::")]
     return "; ".join(e for e in errors if e) or fallback
-
-
-@contextlib.contextmanager
-def _quiet_htslib() -> Iterator[None]:
-    """htslib's warnings off (they would reach the terminal); for passes that the first pass has checked."""
-    previous = pysam.set_verbosity(0)
-    try:
-        yield
-    finally:
-        pysam.set_verbosity(previous)
 
 
 def _open(path: Path) -> pysam.VariantFile:
@@ -170,7 +159,7 @@ class VcfReader:
 
     def records(self) -> Iterator[VcfRecord]:
         """Every record in file order (once)."""
-        with _quiet_htslib():
+        with quiet_htslib():
             for index, raw in enumerate(self._file):
                 svtype = raw.info.get("SVTYPE") if "SVTYPE" in raw.header.info else None
                 if isinstance(svtype, tuple):
@@ -214,7 +203,7 @@ class VcfWriter:
             if any(v is not None for v in per_allele):
                 info[name] = tuple(per_allele)
         try:
-            with _quiet_htslib():
+            with quiet_htslib():
                 self._file.write(record.raw)
         except (TypeError, ValueError) as exc:
             raise InputError(f"{self.source}: record {record.chrom} POS {record.pos} cannot be written back "

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 
-from ielmscan.io.capture import captured_stderr
+import pytest
+
+from ielmscan.io.capture import captured_stderr, quiet_htslib
 
 
 def test_text_written_to_fd_2_is_caught_and_not_shown(capfd):
@@ -39,3 +41,18 @@ def test_the_old_name_in_genome_still_works():
     from ielmscan.io.genome import _captured_stderr
 
     assert _captured_stderr is captured_stderr
+
+
+def test_quiet_htslib_silences_htslib_inside_and_restores_its_verbosity_after() -> None:
+    import pysam
+
+    before = pysam.set_verbosity(3)
+    try:
+        with quiet_htslib():
+            assert pysam.set_verbosity(0) == 0  # silent inside the block
+        assert pysam.set_verbosity(3) == 3  # restored, also after an error:
+        with pytest.raises(ValueError), quiet_htslib():
+            raise ValueError("a read failed")
+        assert pysam.set_verbosity(3) == 3
+    finally:
+        pysam.set_verbosity(before)
