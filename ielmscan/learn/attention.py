@@ -92,7 +92,8 @@ def attention_scores(bundle: Bundle, seqs: Sequence[str], member: str | None = N
             total = np.zeros((len(rows), length))
             for weight, m in zip(weights, members):
                 model = m.model.to(target).eval()
-                ids = torch.from_numpy(m.tokenizer.rows(codes))
+                rows_of_ids, spans = m.tokenizer.rows_and_spans(codes)
+                ids = torch.from_numpy(rows_of_ids)
                 keep = ids != PAD_ID if bool((ids == PAD_ID).any()) else None  # a BPE member's padded rows
                 token_scores = np.concatenate([
                     # [CLS] row of the last layer, summed over heads; the [CLS] column dropped
@@ -100,7 +101,7 @@ def attention_scores(bundle: Bundle, seqs: Sequence[str], member: str | None = N
                                                  None if keep is None else keep[b : b + batch_size].to(target))
                     [:, :, 0, 1:].sum(1).double().cpu().numpy()
                     for b in range(0, len(rows), batch_size)])
-                total += weight * _unit_norm(spread_to_bases(token_scores, m.tokenizer.spans(codes), length))
+                total += weight * _unit_norm(spread_to_bases(token_scores, spans, length))
             total = _unit_norm(total)  # the mean of unit vectors is shorter than one
             for row, i in enumerate(rows):
                 out[i] = total[row]

@@ -73,6 +73,12 @@ def test_bpe_rows_are_cls_tokens_sep_then_padding_and_spans_cover_the_bases(toke
         vocab = tokenizer.tokens()
         assert [seq[a:b] for a, b in span] == [vocab[i] for i in real[1:-1]]  # each token's own bases
     assert rows.shape[1] <= 16 + 2  # never more tokens than bases
+    both_rows, both_spans = tokenizer.rows_and_spans(encode_sequences(seqs))  # one tokenization for both
+    np.testing.assert_array_equal(both_rows, rows)
+    assert [s.tolist() for s in both_spans] == [s.tolist() for s in spans]
+    k_rows, k_spans = KmerTokenizer(3).rows_and_spans(encode_sequences(seqs))
+    np.testing.assert_array_equal(k_rows, KmerTokenizer(3).rows(encode_sequences(seqs)))
+    assert [s.tolist() for s in k_spans] == [s.tolist() for s in KmerTokenizer(3).spans(encode_sequences(seqs))]
 
 
 @pytest.mark.parametrize("length", [1, 7, 60])
