@@ -64,7 +64,8 @@ def build(
     force: Force = False,
 ) -> None:
     """Build a labelled training set: positives, negatives (FASTA and/or GC-matched genome background), splits."""
-    from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request
+    from ielmscan.learn.dataset_build import build_dataset
+    from ielmscan.learn.dataset_request import BuildRequest, check_request
     from ielmscan.learn.dataset_manifest import summary_table
 
     request = BuildRequest(

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ielmscan import __version__
 from ielmscan.learn.background import bin_edges, gc_histogram
 from ielmscan.learn.baselines import gc_content
+from ielmscan.learn.dataset_request import BuildRequest
 from ielmscan.learn.dataset_sources import Record
 from ielmscan.learn.metrics import binary_metrics
-
-if TYPE_CHECKING:
-    from ielmscan.learn.dataset_build import BuildRequest
 
 __all__ = ["LABELS", "SPLITS", "manifest", "summary_table"]
 

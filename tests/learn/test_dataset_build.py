@@ -12,7 +12,8 @@ from ielmscan.kernels.encode import reverse_complement
 from ielmscan.learn.background import gc_histogram
 from ielmscan.learn.baselines import gc_content
 from ielmscan.learn.dataset import canonical
-from ielmscan.learn.dataset_build import BuildRequest, build_dataset, check_request, dataset_output
+from ielmscan.learn.dataset_build import build_dataset, dataset_output
+from ielmscan.learn.dataset_request import BuildRequest
 
 from tests.learn.test_background import N_RUN, PLANTED, SUMMIT, planted_genome
 
@@ -167,22 +168,6 @@ def test_an_existing_folder_is_refused_unless_forced_and_a_failure_leaves_it_alo
     build(tmp_path, pos_fastas=[pos], neg_fastas=[neg], force=True)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["dataset.json", "keep.txt", "train.neg.fa",
                                                                    "train.pos.fa"]
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({}, "no positives"),
-    ({"peaks": "p.bed"}, "--peaks needs --genome"),
-    ({"pos_fastas": ["p.fa"]}, "no negatives"),
-    ({"pos_fastas": ["p.fa"], "genome": "g.fa", "background_ratio": 0}, "no negatives"),
-    ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "blacklist": "b.bed"}, "--blacklist needs --genome"),
-    ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "window": 0}, "--window"),
-    ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "val_fraction": 0.6, "test_fraction": 0.4}, "sum"),
-    ({"pos_fastas": ["p.fa"], "neg_fastas": ["n.fa"], "val_chroms": ["chr1"], "test_chroms": ["chr1"]}, "both"),
-])
-def test_bad_option_combinations_are_refused_before_reading(tmp_path, kwargs, message):
-    request = BuildRequest(**{"output": tmp_path / "out", **kwargs})
-    with pytest.raises((InputError, OutputError), match=message):
-        check_request(request)
 
 
 def test_unusable_inputs_are_input_errors(tmp_path, genome):
