@@ -109,7 +109,7 @@ ScoringWorkers = Annotated[Optional[int], typer.Option(
          "\\[default: 1]")]
 ScoringBatch = Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, show_default=False, rich_help_panel=PERF,
                                                      help="Windows per forward pass. \\[default: 64 on CPU, 1024 on GPU]")]
-# The shape of a new bundle (model init, train, pretrain): one declaration, the shipped model's defaults.
+# The shape of a new bundle (model init, train, pretrain): one declaration, ielmscan/model/defaults.py.
 Kmers = Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each.", rich_help_panel=SIZE)]
 Members = Annotated[str, typer.Option("--k", help="Comma-separated k-mer sizes, one member each; bpe adds a member "
                                       "reading byte-pair-encoding tokens learnt from the training sequences "

@@ -1,5 +1,5 @@
-"""The shape of a new bundle when nothing else is said (the shipped default model's), and the limits on any
-bundle's shape that loading enforces.
+"""The shape of a new bundle when nothing else is said (iEnhancer-ELM's members k = 3..6, of the shipped models'
+size), and the limits on any bundle's shape that loading enforces.
 
 Kept free of torch so that the command line can show these defaults in ``--help`` without loading it.
 """

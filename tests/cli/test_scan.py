@@ -183,7 +183,8 @@ def test_without_a_default_model_the_scan_says_so(genome, tmp_path, monkeypatch)
 def test_model_init_and_info(tmp_path):
     result = runner.invoke(app, ["model", "init", "--k", "3,5", "--layers", "1", "--hidden", "16", "-o", str(tmp_path / "m")])
     assert result.exit_code == 0, result.output
-    # Without size options a new bundle has the shipped default model's shape, as train and pretrain do.
+    # Without size options a new bundle has iEnhancer-ELM's members (k = 3..6) of the shipped models' shape,
+    # as train and pretrain do.
     assert runner.invoke(app, ["model", "init", "-o", str(tmp_path / "d")]).exit_code == 0
     shape = load_bundle(tmp_path / "d")
     assert shape.ks == [3, 4, 5, 6] and shape.window == 200
