@@ -22,7 +22,7 @@ def test_import_is_light_and_names_load_on_use():
 
 
 def test_load_bundle_default_and_folder(gc_bundle_dir):
-    assert ielmscan.load_bundle().ks == [3, 4, 5, 6]  # the shipped default model
+    assert ielmscan.load_bundle().ks == [6]  # the shipped default model
     assert ielmscan.load_bundle(gc_bundle_dir).ks == [1]
     with pytest.raises(BundleError, match="not a directory"):
         ielmscan.load_bundle(gc_bundle_dir / "missing")
